@@ -1,0 +1,100 @@
+"""Writing audit rows. Every service that creates, changes, moves or shows clinical data calls this."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from cases.audit.chain import GENESIS_HASH, compute_hash
+from cases.audit.context import current_context
+from cases.models.audit import AuditEvent
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import Institution, User
+
+# Any constant works: it only has to be the same in every process that appends to the chain.
+_CHAIN_LOCK_KEY = 727_100_001
+
+
+def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
+    """What the JSON column will give back, so the hash is computed over the stored values."""
+    result: dict[str, Any] = json.loads(json.dumps(values, default=str, sort_keys=True))
+    return result
+
+
+def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
+    """Field values of a row, keyed by name (foreign keys by their external id where they have one)."""
+    values: dict[str, Any] = {}
+    for field in instance._meta.concrete_fields:
+        if fields is not None and field.name not in fields:
+            continue
+        if field.name in {"id", "created_at", "updated_at"}:
+            continue
+        if isinstance(field, models.ForeignKey):
+            related = getattr(instance, field.name)
+            values[field.name] = str(getattr(related, "external_id", related.pk)) if related else None
+        elif isinstance(field, models.FileField):
+            values[field.name] = getattr(instance, field.name).name
+        else:
+            values[field.name] = getattr(instance, field.attname)
+    return _json_ready(values)
+
+
+def changed_values(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the fields whose values differ, as (before, after)."""
+    keys = [key for key in after if before.get(key) != after[key]]
+    return {key: before.get(key) for key in keys}, {key: after[key] for key in keys}
+
+
+def _lock_chain() -> None:
+    # Appends are serialised so that two writers never link to the same previous row.
+    # SQLite serialises writers itself; on PostgreSQL a transaction-level advisory lock does it.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+
+
+def record_event(
+    *,
+    actor: User | AnonymousUser | None,
+    action: str,
+    target: models.Model | None = None,
+    target_type: str = "",
+    institution: Institution | None = None,
+    case_external_id: Any = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one row to the chain, in the caller's transaction (it commits or rolls back with it)."""
+    context = current_context()
+    user = actor if actor is not None and actor.is_authenticated else None
+    if target is not None:
+        target_type = target_type or target._meta.label
+    with transaction.atomic():
+        _lock_chain()
+        previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+        event = AuditEvent(
+            created_at=timezone.now(),
+            actor=user,
+            actor_label=(user.email if user else "") or context.actor_label or "anonymous",
+            institution=institution,
+            action=action,
+            target_type=target_type,
+            target_id=str(getattr(target, "external_id", "") or "") if target is not None else "",
+            case_external_id=case_external_id,
+            before=_json_ready(before or {}),
+            after=_json_ready(after or {}),
+            request_id=context.request_id,
+            ip_address=context.ip_address,
+            user_agent=context.user_agent[:300],
+            source=context.source,
+            previous_hash=previous or GENESIS_HASH,
+        )
+        event.hash = compute_hash(event, event.previous_hash)
+        event.save(force_insert=True)
+    return event

@@ -1,0 +1,44 @@
+"""Temperature scaling (Guo et al. 2017): one scalar T that divides the logits, fitted on validation data.
+
+It leaves the arg-max, hence accuracy, unchanged and only makes the confidence honest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+
+# ln T is searched, so T stays positive; e^-3..e^3 covers every sane network (0.05..20).
+_LOG_T_BOUNDS = (-3.0, 3.0)
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Numerically stable softmax of logits / temperature along the last axis."""
+    return np.exp(log_softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=-1))
+
+
+def negative_log_likelihood(
+    logits: np.ndarray, y_true: Sequence[int] | np.ndarray, temperature: float = 1.0
+) -> float:
+    """Mean NLL of the true classes under softmax(logits / temperature)."""
+    truth = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    logp = log_softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=-1)
+    return float(-logp[np.arange(truth.size), truth].mean())
+
+
+def fit_temperature(logits: np.ndarray, y_true: Sequence[int] | np.ndarray) -> float:
+    """The temperature minimising validation NLL (bounded 1-D search on ln T)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    truth = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    if truth.size == 0:
+        return 1.0
+    result = minimize_scalar(
+        lambda log_t: negative_log_likelihood(logits, truth, float(np.exp(log_t))),
+        bounds=_LOG_T_BOUNDS,
+        method="bounded",
+        options={"xatol": 1e-4},
+    )
+    return float(np.exp(result.x))

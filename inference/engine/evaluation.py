@@ -1,0 +1,324 @@
+"""Evaluate a model artifact on a folder of labelled images, optionally under a colour perturbation.
+
+    python -m inference.engine.evaluation MODEL_DIR DATA_DIR [--perturb hue=20] [--plots OUT_DIR]
+    python -m inference.engine.evaluation MODEL_DIR IMAGES_DIR --unlabelled   # flagged rate only
+
+DATA_DIR has one sub-folder per class: the public names (`Benign`, `Early`, `Pre`, `Pro`) or our
+codes, matched case-insensitively. Each image goes through exactly the inference path
+(`read_image`, optional perturbation, `prepare_for_model`, one batched forward pass giving logits and
+penultimate features, then the trust assessment), so the figures are those a user would get.
+
+Perturbations, applied to the RGB image as read, before preprocessing (several may be combined,
+`hue=20,saturation=0.8`):
+
+- `hue=N`: rotate hue by N degrees of the 360-degree colour wheel. OpenCV stores 8-bit hue as 0..179
+  (2 degrees per step), so N is applied as round(N / 2) steps, modulo 180: resolution 2 degrees.
+- `saturation=F`: multiply HSV saturation by F (0.5 halves it), clipped to 0..255.
+- `brightness=F`: multiply HSV value by F, clipped to 0..255.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .calibration import softmax
+from .classes import CLASS_CODES
+from .datasets import IMAGE_SUFFIXES, scan_image_folder
+from .errors import DatasetError, ImageError
+from .imageio import read_image
+from .metrics import classification_metrics
+from .preprocess import prepare_for_model
+
+DEFAULT_BATCH_SIZE = 32
+
+
+# -- data folders -------------------------------------------------------------------------------------
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly inside `folder`, sorted by name."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise DatasetError(f"{root} is not a folder.")
+    return sorted(
+        p
+        for p in root.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def list_labelled_images(data_dir: str | Path) -> list[tuple[Path, int]]:
+    """(path, class index) for every image in the class sub-folders of `data_dir`.
+
+    The layout rules are those of training (`datasets.scan_image_folder`), except that a class may be
+    missing: a test set need not have every class.
+    """
+    folder = scan_image_folder(data_dir, require_all=False)
+    return [(path, int(label)) for path, label in zip(folder.paths, folder.labels, strict=True)]
+
+
+# -- perturbations ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    hue_degrees: float = 0.0
+    saturation: float = 1.0
+    brightness: float = 1.0
+
+    @property
+    def is_identity(self) -> bool:
+        return round(self.hue_degrees / 2) % 180 == 0 and self.saturation == 1.0 and self.brightness == 1.0
+
+    def describe(self) -> str:
+        parts = []
+        if round(self.hue_degrees / 2) % 180:
+            parts.append(f"hue={self.hue_degrees:g}")
+        if self.saturation != 1.0:
+            parts.append(f"saturation={self.saturation:g}")
+        if self.brightness != 1.0:
+            parts.append(f"brightness={self.brightness:g}")
+        return ",".join(parts) or "none"
+
+    def apply(self, rgb: np.ndarray) -> np.ndarray:
+        """The perturbed copy of an RGB uint8 image."""
+        if self.is_identity:
+            return rgb
+        hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+        steps = round(self.hue_degrees / 2) % 180
+        if steps:
+            hsv[:, :, 0] = ((hsv[:, :, 0].astype(np.int16) + steps) % 180).astype(np.uint8)
+        for channel, factor in ((1, self.saturation), (2, self.brightness)):
+            if factor != 1.0:
+                scaled = hsv[:, :, channel].astype(np.float32) * factor
+                hsv[:, :, channel] = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def parse_perturbation(text: str | None) -> Perturbation | None:
+    """Parse `hue=20,saturation=0.8,brightness=1.1`; None or "" or "none" means no perturbation."""
+    if text is None or text.strip().lower() in ("", "none"):
+        return None
+    values: dict[str, float] = {}
+    names = {"hue": "hue_degrees", "saturation": "saturation", "brightness": "brightness"}
+    for part in text.split(","):
+        key, sep, raw = part.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in names:
+            raise ValueError(
+                f"Bad perturbation {part!r}; use hue=DEGREES, saturation=FACTOR, brightness=FACTOR."
+            )
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"Bad number in perturbation {part!r}.") from None
+        if key != "hue" and not (0.0 <= value <= 10.0):
+            raise ValueError(f"{key} factor must be between 0 and 10, got {value}.")
+        values[names[key]] = value
+    return Perturbation(**values)
+
+
+def iter_prepared(
+    items: Iterable[tuple[Path, int]] | Iterable[Path], perturb: Perturbation | None = None
+) -> Iterator[np.ndarray]:
+    """Read, perturb and prepare each image (224x224x3 uint8), in order."""
+    for item in items:
+        path = item[0] if isinstance(item, tuple) else item
+        rgb = read_image(path)
+        if perturb is not None:
+            rgb = perturb.apply(rgb)
+        yield prepare_for_model(rgb)
+
+
+# -- evaluation ---------------------------------------------------------------------------------------
+
+
+def _batches(images: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    batch: list[np.ndarray] = []
+    for image in images:
+        batch.append(image)
+        if len(batch) == size:
+            yield np.stack(batch)
+            batch = []
+    if batch:
+        yield np.stack(batch)
+
+
+def _run_model(
+    model_dir: str | Path,
+    paths: Sequence[Path],
+    perturb: Perturbation | None,
+    batch_size: int,
+    show_progress: bool,
+) -> tuple[np.ndarray, list[dict[str, Any]], dict[str, Any]]:
+    """Calibrated probabilities (n, C), per-image trust fields, and model facts."""
+    from tqdm import tqdm
+
+    from .predictor import Predictor
+
+    predictor = Predictor(model_dir)
+    trust = predictor.trust
+    logits_parts: list[np.ndarray] = []
+    feature_parts: list[np.ndarray] = []
+    with tqdm(total=len(paths), desc="evaluate", unit="img", disable=not show_progress) as bar:
+        for batch in _batches(iter_prepared(paths, perturb), batch_size):
+            features, logits = predictor.features_and_logits(batch)
+            logits_parts.append(np.asarray(logits, dtype=np.float64))
+            feature_parts.append(np.asarray(features, dtype=np.float64).reshape(len(batch), -1))
+            bar.update(len(batch))
+    logits_all = np.concatenate(logits_parts)
+    features_all = np.concatenate(feature_parts)
+    if trust is None:
+        probs = softmax(logits_all)
+        fields = [
+            {"confidence": float(p.max()), "ood_score": None, "flagged": False, "reasons": []} for p in probs
+        ]
+    else:
+        assessments = trust.assess(logits_all, features_all)
+        probs = np.array([a.probabilities for a in assessments])
+        fields = [
+            {
+                "confidence": a.confidence,
+                "ood_score": a.ood_score,
+                "flagged": a.flagged,
+                "reasons": list(a.reasons),
+            }
+            for a in assessments
+        ]
+    facts = {"model": _model_facts(predictor), "trust": trust is not None}
+    return probs, fields, facts
+
+
+def _model_facts(predictor: Any) -> dict[str, Any]:
+    meta = getattr(predictor, "metadata", None) or {}
+    keys = ("name", "version", "backbone", "weights_sha256", "created_at")
+    return {k: meta[k] for k in keys if isinstance(meta, dict) and k in meta}
+
+
+def evaluate_classifier(
+    model_dir: str | Path,
+    data_dir: str | Path,
+    perturb: Perturbation | str | None = None,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    show_progress: bool = True,
+    plots_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Metrics of the model in `model_dir` on the labelled images in `data_dir` (JSON-ready dict).
+
+    Keys: n, accuracy, weighted_f1, macro_f1, cohen_kappa, ece (calibrated, 15 bins), labels,
+    confusion_matrix (rows true, columns predicted), per_class {code: precision, recall, f1, auc,
+    support}, flagged_rate, accepted {n, accuracy} (the images not flagged), perturbation, model,
+    per_image [{file, true, pred, confidence, ood_score, flagged, reasons}], plots (file names).
+    """
+    if isinstance(perturb, str):
+        perturb = parse_perturbation(perturb)
+    root = Path(data_dir)
+    items = list_labelled_images(root)
+    paths = [p for p, _ in items]
+    y_true = np.array([label for _, label in items], dtype=np.int64)
+    probs, fields, facts = _run_model(model_dir, paths, perturb, batch_size, show_progress)
+    report: dict[str, Any] = dict(classification_metrics(y_true, probs, list(CLASS_CODES)))
+    y_pred = probs.argmax(axis=1)
+    flagged = np.array([f["flagged"] for f in fields], dtype=bool)
+    report["flagged_rate"] = float(flagged.mean())
+    kept = ~flagged
+    report["accepted"] = {
+        "n": int(kept.sum()),
+        "accuracy": float((y_pred[kept] == y_true[kept]).mean()) if kept.any() else None,
+    }
+    report["perturbation"] = perturb.describe() if perturb else "none"
+    report.update(facts)
+    report["per_image"] = [
+        {
+            "file": path.relative_to(root).as_posix(),
+            "true": CLASS_CODES[int(t)],
+            "pred": CLASS_CODES[int(p)],
+            **field,
+        }
+        for path, t, p, field in zip(paths, y_true, y_pred, fields, strict=True)
+    ]
+    if plots_dir is not None:
+        from .plots import save_evaluation_plots
+
+        report["plots"] = save_evaluation_plots(y_true, probs, list(CLASS_CODES), plots_dir)
+    return report
+
+
+def screen_images(
+    model_dir: str | Path,
+    images_dir: str | Path,
+    perturb: Perturbation | str | None = None,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Trust assessment of unlabelled images (e.g. another laboratory's smears): flagged rate and rows."""
+    if isinstance(perturb, str):
+        perturb = parse_perturbation(perturb)
+    root = Path(images_dir)
+    paths = list_images(root)
+    if not paths:
+        raise DatasetError(f"{root} has no images.")
+    probs, fields, facts = _run_model(model_dir, paths, perturb, batch_size, show_progress)
+    flagged = np.array([f["flagged"] for f in fields], dtype=bool)
+    reasons = [r for f in fields for r in f["reasons"]]
+    return {
+        "n": len(paths),
+        "flagged_rate": float(flagged.mean()),
+        "reasons": {r: reasons.count(r) for r in sorted(set(reasons))},
+        "predicted": {c: int((probs.argmax(axis=1) == i).sum()) for i, c in enumerate(CLASS_CODES)},
+        "perturbation": perturb.describe() if perturb else "none",
+        **facts,
+        "per_image": [
+            {"file": p.name, "pred": CLASS_CODES[int(np.argmax(pr))], **f}
+            for p, pr, f in zip(paths, probs, fields, strict=True)
+        ],
+    }
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without per-image rows (for printing)."""
+    return {k: v for k, v in report.items() if k != "per_image"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("model_dir", type=Path)
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--perturb", default=None, help="e.g. hue=20 or hue=20,saturation=0.8")
+    parser.add_argument("--unlabelled", action="store_true", help="no class folders: flagged rate only")
+    parser.add_argument("--plots", type=Path, default=None, help="write PNG plots to this folder")
+    parser.add_argument("--output", type=Path, default=None, help="write the full JSON report here")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    args = parser.parse_args(argv)
+    try:
+        perturb = parse_perturbation(args.perturb)
+        if args.unlabelled:
+            report = screen_images(args.model_dir, args.data_dir, perturb, batch_size=args.batch_size)
+        else:
+            report = evaluate_classifier(
+                args.model_dir, args.data_dir, perturb, batch_size=args.batch_size, plots_dir=args.plots
+            )
+    except (DatasetError, ImageError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.output is not None:
+        args.output.write_text(json.dumps(report, indent=2))
+    print(json.dumps(summary(report), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,346 @@
+"""When to trust a prediction: calibrated confidence, an out-of-distribution score, and the flag.
+
+`fit_trust` runs once at the end of training: temperature scaling on validation logits, class means
+and a shared covariance of the penultimate features on the training images (`ood.py`), then two
+thresholds chosen on validation so that at most `max_flagged_rate` (2 %) of validation images are
+flagged. `TrustModel.assess` turns a batch of (logits, features) into per-image assessments.
+
+A flagged image is shown as "refer to pathologist", never as a confident class: either the
+calibrated confidence is below the threshold, or the image does not look like the training data
+(another laboratory, stain, magnification, or not a smear at all).
+
+The fitted state is JSON-ready (`to_dict`); its arrays are inline, small for the heads we ship
+(about 10^4 floats for a 256-wide feature layer). Where they are larger and the caller gives a folder,
+they go to `trust.npz` beside model.json, with a sha256 in the dict.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .calibration import fit_temperature, softmax
+from .classes import CLASS_CODES
+from .errors import ModelArtifactError
+from .ood import DEFAULT_COMPONENTS, MahalanobisModel, fit_mahalanobis
+
+TRUST_VERSION = 1
+MAX_FLAGGED_RATE = 0.02
+# Arrays above this many floats go to trust.npz when a folder is given, instead of inline base64.
+INLINE_FLOAT_LIMIT = 50_000
+TRUST_ARRAYS_FILE = "trust.npz"
+
+REASON_LOW_CONFIDENCE = "low_confidence"
+REASON_OUT_OF_DISTRIBUTION = "out_of_distribution"
+
+
+class FeatureExtractor(Protocol):
+    """What trust needs from the predictor: one pass giving penultimate features and logits."""
+
+    def features_and_logits(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The trust verdict on one image (or one cell crop)."""
+
+    probabilities: tuple[float, ...]  # calibrated, in CLASS_CODES order
+    predicted_index: int
+    confidence: float  # calibrated probability of the predicted class
+    ood_score: float  # Mahalanobis score; ~1 in distribution, larger is stranger
+    flagged: bool
+    reasons: tuple[str, ...]
+
+    @property
+    def predicted_code(self) -> str:
+        return CLASS_CODES[self.predicted_index]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "probabilities": dict(zip(CLASS_CODES, (round(p, 6) for p in self.probabilities), strict=False)),
+            "predicted": self.predicted_code,
+            "confidence": round(self.confidence, 6),
+            "ood_score": round(self.ood_score, 6),
+            "flagged": self.flagged,
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True)
+class TrustModel:
+    temperature: float
+    mahalanobis: MahalanobisModel
+    confidence_threshold: float  # flag when calibrated confidence < this
+    ood_threshold: float  # flag when ood_score > this
+    val_flagged_rate: float
+    val_ece_before: float
+    val_ece_after: float
+    n_train: int
+    n_val: int
+
+    def calibrated(self, logits: np.ndarray) -> np.ndarray:
+        return softmax(logits, self.temperature)
+
+    def ood_scores(self, features: np.ndarray) -> np.ndarray:
+        return self.mahalanobis.score(features)
+
+    def flags(self, confidence: np.ndarray, ood: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boolean arrays (low confidence, out of distribution)."""
+        return confidence < self.confidence_threshold, ood > self.ood_threshold
+
+    def assess(self, logits: np.ndarray, features: np.ndarray) -> list[Assessment]:
+        """Per-row assessments of a batch: logits (n, C) and penultimate features (n, D)."""
+        logits = np.atleast_2d(np.asarray(logits, dtype=np.float64))
+        features = np.atleast_2d(np.asarray(features, dtype=np.float64))
+        probs = self.calibrated(logits)
+        pred = probs.argmax(axis=1)
+        conf = probs[np.arange(len(probs)), pred]
+        ood = self.ood_scores(features)
+        low, strange = self.flags(conf, ood)
+        out = []
+        for i in range(len(probs)):
+            reasons = tuple(
+                r
+                for r, on in ((REASON_LOW_CONFIDENCE, low[i]), (REASON_OUT_OF_DISTRIBUTION, strange[i]))
+                if on
+            )
+            out.append(
+                Assessment(
+                    probabilities=tuple(float(p) for p in probs[i]),
+                    predicted_index=int(pred[i]),
+                    confidence=float(conf[i]),
+                    ood_score=float(ood[i]),
+                    flagged=bool(reasons),
+                    reasons=reasons,
+                )
+            )
+        return out
+
+    # -- persistence ---------------------------------------------------------------------------------
+
+    def to_dict(self, folder: str | Path | None = None) -> dict[str, Any]:
+        """JSON-ready state; arrays inline (base64 float32), or in `folder`/trust.npz when large."""
+        arrays = self.mahalanobis.to_arrays()
+        size = sum(int(a.size) for a in arrays.values())
+        state: dict[str, Any] = {
+            "version": TRUST_VERSION,
+            "method": "temperature scaling; Mahalanobis (shared PPCA covariance) on penultimate features",
+            "temperature": self.temperature,
+            "confidence_threshold": self.confidence_threshold,
+            "ood_threshold": self.ood_threshold,
+            "max_flagged_rate": MAX_FLAGGED_RATE,
+            "val_flagged_rate": self.val_flagged_rate,
+            "val_ece_before": self.val_ece_before,
+            "val_ece_after": self.val_ece_after,
+            "n_train": self.n_train,
+            "n_val": self.n_val,
+            "feature_dim": self.mahalanobis.dimension,
+            "components": int(self.mahalanobis.components.shape[1]),
+        }
+        if folder is not None and size > INLINE_FLOAT_LIMIT:
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **arrays)
+            data = buffer.getvalue()
+            Path(folder, TRUST_ARRAYS_FILE).write_bytes(data)
+            state["arrays_file"] = TRUST_ARRAYS_FILE
+            state["arrays_sha256"] = hashlib.sha256(data).hexdigest()
+        else:
+            state["arrays"] = {name: _encode(a) for name, a in arrays.items()}
+        return state
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any], folder: str | Path | None = None) -> TrustModel:
+        """Rebuild from `to_dict` output; `folder` is the artifact folder when arrays live in trust.npz."""
+        try:
+            if state.get("version") != TRUST_VERSION:
+                raise ModelArtifactError(f"Unsupported trust state version {state.get('version')!r}.")
+            if "arrays" in state:
+                arrays = {name: _decode(v) for name, v in state["arrays"].items()}
+            else:
+                arrays = _load_npz(state, folder)
+            return cls(
+                temperature=float(state["temperature"]),
+                mahalanobis=MahalanobisModel.from_arrays(arrays),
+                confidence_threshold=float(state["confidence_threshold"]),
+                ood_threshold=float(state["ood_threshold"]),
+                val_flagged_rate=float(state["val_flagged_rate"]),
+                val_ece_before=float(state.get("val_ece_before", float("nan"))),
+                val_ece_after=float(state.get("val_ece_after", float("nan"))),
+                n_train=int(state.get("n_train", 0)),
+                n_val=int(state.get("n_val", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelArtifactError(f"The trust state in model.json is malformed: {exc}") from exc
+
+
+def _encode(array: np.ndarray) -> dict[str, Any]:
+    data = np.ascontiguousarray(array, dtype="<f4")
+    return {"shape": list(data.shape), "dtype": "float32", "b64": base64.b64encode(data.tobytes()).decode()}
+
+
+def _decode(blob: dict[str, Any]) -> np.ndarray:
+    raw = base64.b64decode(blob["b64"])
+    return np.frombuffer(raw, dtype="<f4").reshape(blob["shape"]).astype(np.float64)
+
+
+def _load_npz(state: dict[str, Any], folder: str | Path | None) -> dict[str, np.ndarray]:
+    if folder is None:
+        raise ModelArtifactError("The trust arrays are in trust.npz but no model folder was given.")
+    path = Path(folder, state["arrays_file"])
+    if not path.is_file():
+        raise ModelArtifactError(f"The model folder lacks {state['arrays_file']}.")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != state.get("arrays_sha256"):
+        raise ModelArtifactError(f"{state['arrays_file']} does not match the sha256 in model.json.")
+    with np.load(io.BytesIO(data)) as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+# -- fitting --------------------------------------------------------------------------------------------
+
+
+def choose_thresholds(
+    confidence: np.ndarray, ood: np.ndarray, max_flagged_rate: float = MAX_FLAGGED_RATE
+) -> tuple[float, float, float]:
+    """Confidence and OOD thresholds flagging at most `max_flagged_rate` of these (validation) rows.
+
+    The budget is split evenly: the OOD threshold sits above all but half the budget of scores and the
+    confidence threshold below all but the other half, each at a value strictly between two observed
+    ones, so ties cannot push the rate over. Returns (confidence_threshold, ood_threshold, rate).
+    """
+    conf = np.sort(np.asarray(confidence, dtype=np.float64))
+    scores = np.sort(np.asarray(ood, dtype=np.float64))
+    n = conf.size
+    if n == 0:
+        return 0.0, float("inf"), 0.0
+    per_criterion = int(np.floor(max_flagged_rate * n / 2))
+    # Flag the `per_criterion` highest OOD scores: threshold halfway below the lowest of them.
+    if per_criterion == 0:
+        ood_threshold = float(scores[-1]) * (1 + 1e-6) + 1e-9
+        conf_threshold = float(conf[0]) * (1 - 1e-6)
+    else:
+        ood_threshold = float((scores[n - per_criterion - 1] + scores[n - per_criterion]) / 2)
+        conf_threshold = float((conf[per_criterion - 1] + conf[per_criterion]) / 2)
+    flagged = (np.asarray(confidence) < conf_threshold) | (np.asarray(ood) > ood_threshold)
+    return conf_threshold, ood_threshold, float(flagged.mean())
+
+
+def collect_features(
+    extractor: FeatureExtractor,
+    images: Iterable[np.ndarray],
+    batch_size: int = 32,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run prepared images (224x224x3 uint8) through the extractor in batches: (features, logits)."""
+    feats: list[np.ndarray] = []
+    logits: list[np.ndarray] = []
+    batch: list[np.ndarray] = []
+
+    def flush() -> None:
+        f, z = extractor.features_and_logits(np.stack(batch))
+        feats.append(np.asarray(f, dtype=np.float32).reshape(len(batch), -1))
+        logits.append(np.asarray(z, dtype=np.float32))
+        if progress is not None:
+            progress(len(batch))
+        batch.clear()
+
+    for image in images:
+        batch.append(image)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    if not feats:
+        return np.zeros((0, 0), np.float32), np.zeros((0, len(CLASS_CODES)), np.float32)
+    return np.concatenate(feats), np.concatenate(logits)
+
+
+def fit_trust_arrays(
+    train_features: np.ndarray,
+    train_labels: Sequence[int] | np.ndarray,
+    val_features: np.ndarray,
+    val_logits: np.ndarray,
+    val_labels: Sequence[int] | np.ndarray,
+    *,
+    n_classes: int = len(CLASS_CODES),
+    n_components: int = DEFAULT_COMPONENTS,
+    max_flagged_rate: float = MAX_FLAGGED_RATE,
+) -> TrustModel:
+    """Fit the trust state from features already computed (no TensorFlow here)."""
+    from .metrics import expected_calibration_error
+
+    val_y = np.asarray(val_labels, dtype=np.int64)
+    temperature = fit_temperature(val_logits, val_y)
+    maha = fit_mahalanobis(train_features, np.asarray(train_labels), n_classes, n_components)
+    probs = softmax(val_logits, temperature)
+    conf_t, ood_t, rate = choose_thresholds(probs.max(axis=1), maha.score(val_features), max_flagged_rate)
+    return TrustModel(
+        temperature=temperature,
+        mahalanobis=maha,
+        confidence_threshold=conf_t,
+        ood_threshold=ood_t,
+        val_flagged_rate=rate,
+        val_ece_before=expected_calibration_error(val_y, softmax(val_logits)),
+        val_ece_after=expected_calibration_error(val_y, probs),
+        n_train=int(len(train_features)),
+        n_val=int(len(val_features)),
+    )
+
+
+def fit_trust(
+    predictor: FeatureExtractor,
+    train_dir: str | Path,
+    val_dir: str | Path,
+    *,
+    folder: str | Path | None = None,
+    batch_size: int = 32,
+    n_components: int = DEFAULT_COMPONENTS,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Fit calibration, OOD statistics and flag thresholds for a trained model; JSON-ready dict.
+
+    `train_dir` and `val_dir` hold one sub-folder per class. Images go through the same
+    `read_image` + `prepare_for_model` as inference, without augmentation. Pass the artifact
+    `folder` so large arrays can be written to trust.npz beside model.json.
+    """
+    from .evaluation import iter_prepared, list_labelled_images
+
+    train = list_labelled_images(train_dir)
+    val = list_labelled_images(val_dir)
+    if not train or not val:
+        raise ModelArtifactError(
+            "fit_trust needs labelled images in both the training and validation folders."
+        )
+    bar = _progress_bar(len(train) + len(val), show_progress)
+    train_f, _ = collect_features(predictor, iter_prepared(train), batch_size, bar)
+    val_f, val_z = collect_features(predictor, iter_prepared(val), batch_size, bar)
+    trust = fit_trust_arrays(
+        train_f,
+        [label for _, label in train],
+        val_f,
+        val_z,
+        [label for _, label in val],
+        n_components=n_components,
+    )
+    return trust.to_dict(folder)
+
+
+def _progress_bar(total: int, show: bool) -> Callable[[int], None] | None:
+    if not show:
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc="trust features", unit="img")
+    return bar.update
+
+
+def load_trust(state: dict[str, Any] | None, folder: str | Path | None = None) -> TrustModel | None:
+    """The TrustModel stored in model.json["trust"], or None for a model fitted without one."""
+    return None if not state else TrustModel.from_dict(state, folder)
