@@ -1,5 +1,244 @@
-from django.views.generic import TemplateView
+"""Server-rendered pages. Thin: they fetch through cases.access and act through cases.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q, QuerySet
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views import View
+from django.views.generic import ListView
+
+from accounts.permissions import Action, can, has_web_access, institutions_allowing
+from cases import access
+from cases.forms import CaseForm, ImageUploadForm, PatientForm, SlideForm, TransitionForm
+from cases.models import Case, CaseState, Patient
+from cases.services.cases import create_case
+from cases.services.patients import create_patient
+from cases.services.slides import UploadRejected, create_slide, upload_slide_image
+from cases.transitions import TRANSITIONS, TransitionError, transition
 
 
-class CaseListView(TemplateView):
+class StaffPageMixin(LoginRequiredMixin):
+    """Pages are for laboratory staff; integration accounts use the API only."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.user.is_authenticated and not has_web_access(request.user):
+            raise PermissionDenied("This account has no access to the web pages.")
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+
+def _form_errors_from(exc: ValidationError, form: Any) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+class CaseListView(StaffPageMixin, ListView):
     template_name = "cases/case_list.html"
+    paginate_by = 25
+    context_object_name = "cases"
+
+    def get_queryset(self) -> QuerySet[Case]:
+        queryset = access.cases_for(self.request.user)
+        query = self.request.GET.get("q", "").strip()
+        if query:
+            queryset = queryset.filter(
+                Q(accession_number__icontains=query)
+                | Q(patient__medical_record_number__icontains=query)
+                | Q(patient__family_name__icontains=query)
+                | Q(patient__given_name__icontains=query)
+            )
+        state = self.request.GET.get("state", "")
+        if state in CaseState.values:
+            queryset = queryset.filter(state=state)
+        return queryset
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        context.update(
+            q=self.request.GET.get("q", ""),
+            state=self.request.GET.get("state", ""),
+            states=CaseState.choices,
+            can_create_case=institutions_allowing(user, Action.CREATE_CASE).exists(),
+            can_create_patient=institutions_allowing(user, Action.CREATE_PATIENT).exists(),
+        )
+        return context
+
+
+class PatientListView(StaffPageMixin, ListView):
+    template_name = "cases/patient_list.html"
+    paginate_by = 25
+    context_object_name = "patients"
+
+    def get_queryset(self) -> QuerySet[Patient]:
+        queryset = access.patients_for(self.request.user)
+        query = self.request.GET.get("q", "").strip()
+        if query:
+            queryset = queryset.filter(
+                Q(medical_record_number__icontains=query)
+                | Q(family_name__icontains=query)
+                | Q(given_name__icontains=query)
+            )
+        return queryset
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["q"] = self.request.GET.get("q", "")
+        context["can_create_patient"] = institutions_allowing(
+            self.request.user, Action.CREATE_PATIENT
+        ).exists()
+        return context
+
+
+class PatientCreateView(StaffPageMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "cases/patient_form.html", {"form": PatientForm(user=request.user)})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = PatientForm(request.POST, user=request.user)
+        if form.is_valid():
+            fields = {k: v for k, v in form.cleaned_data.items() if k != "institution"}
+            try:
+                patient = create_patient(request.user, form.cleaned_data["institution"], **fields)
+            except ValidationError as exc:
+                _form_errors_from(exc, form)
+            else:
+                messages.success(request, f"Patient {patient.full_name} registered.")
+                return redirect("cases:patient_detail", patient.external_id)
+        return render(request, "cases/patient_form.html", {"form": form}, status=400)
+
+
+class PatientDetailView(StaffPageMixin, View):
+    def get(self, request: HttpRequest, external_id: str) -> HttpResponse:
+        patient = access.get_patient_for_user(request.user, external_id)
+        access.log_view(request.user, patient)
+        cases = access.cases_for(request.user).filter(patient=patient)
+        return render(request, "cases/patient_detail.html", {"patient": patient, "cases": cases})
+
+
+class CaseCreateView(StaffPageMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        initial = {}
+        if patient_id := request.GET.get("patient"):
+            initial["patient"] = access.get_patient_for_user(request.user, patient_id)
+        return render(request, "cases/case_form.html", {"form": CaseForm(user=request.user, initial=initial)})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = CaseForm(request.POST, user=request.user)
+        if form.is_valid():
+            fields = {k: v for k, v in form.cleaned_data.items() if k != "patient"}
+            try:
+                case = create_case(request.user, form.cleaned_data["patient"], **fields)
+            except ValidationError as exc:
+                _form_errors_from(exc, form)
+            else:
+                messages.success(request, f"Case {case.accession_number} created.")
+                return redirect("cases:case_detail", case.external_id)
+        return render(request, "cases/case_form.html", {"form": form}, status=400)
+
+
+def _available_moves(request: HttpRequest, case: Case) -> list[dict[str, Any]]:
+    moves = []
+    for (frm, to), move in TRANSITIONS.items():
+        if frm == case.state and move.action is not None and can(request.user, move.action, case.institution):
+            moves.append({"to": to, "label": CaseState(to).label, "needs_reason": move.needs_reason})
+    return moves
+
+
+def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, Any]:
+    slides = case.slides.prefetch_related("images__uploaded_by")
+    return {
+        "case": case,
+        "slides": slides,
+        "transitions": case.transitions.select_related("actor"),
+        "moves": _available_moves(request, case),
+        "can_edit": can(request.user, Action.CREATE_CASE, case.institution) and case.state == CaseState.DRAFT,
+        "can_upload": can(request.user, Action.UPLOAD_IMAGE, case.institution)
+        and case.state == CaseState.DRAFT,
+        "slide_form": extra.pop("slide_form", None) or SlideForm(),
+        "upload_form": ImageUploadForm(),
+        **extra,
+    }
+
+
+class CaseDetailView(StaffPageMixin, View):
+    def get(self, request: HttpRequest, external_id: str) -> HttpResponse:
+        case = access.get_case_for_user(request.user, external_id)
+        access.log_view(request.user, case)
+        return render(request, "cases/case_detail.html", _case_context(request, case))
+
+
+class SlideCreateView(StaffPageMixin, View):
+    def post(self, request: HttpRequest, external_id: str) -> HttpResponse:
+        case = access.get_case_for_user(request.user, external_id, Action.CREATE_CASE)
+        form = SlideForm(request.POST)
+        if form.is_valid():
+            try:
+                create_slide(request.user, case, **form.cleaned_data)
+            except ValidationError as exc:
+                _form_errors_from(exc, form)
+            else:
+                messages.success(request, "Slide added.")
+                return redirect("cases:case_detail", case.external_id)
+        return render(
+            request, "cases/case_detail.html", _case_context(request, case, slide_form=form), status=400
+        )
+
+
+class ImageUploadView(StaffPageMixin, View):
+    def post(self, request: HttpRequest, external_id: str) -> HttpResponse:
+        slide = access.get_slide_for_user(request.user, external_id, Action.UPLOAD_IMAGE)
+        form = ImageUploadForm(request.POST, request.FILES)
+        if not form.is_valid():
+            messages.error(request, " ".join(form.errors.get("images", ["Choose at least one image."])))
+            return redirect("cases:case_detail", slide.case.external_id)
+        stored = 0
+        # Each file stands alone: a refused file never blocks or half-stores the others.
+        for uploaded in form.cleaned_data["images"]:
+            try:
+                upload_slide_image(request.user, slide, uploaded)
+                stored += 1
+            except UploadRejected as exc:
+                messages.error(request, str(exc))
+        if stored:
+            messages.success(request, f"{stored} image{'s' if stored != 1 else ''} uploaded.")
+        return redirect("cases:case_detail", slide.case.external_id)
+
+
+class CaseTransitionView(StaffPageMixin, View):
+    def post(self, request: HttpRequest, external_id: str) -> HttpResponse:
+        case = access.get_case_for_user(request.user, external_id)
+        form = TransitionForm(request.POST)
+        if form.is_valid():
+            try:
+                transition(
+                    case,
+                    form.cleaned_data["to_state"],
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                )
+            except TransitionError as exc:
+                messages.error(request, str(exc))
+                return render(request, "cases/case_detail.html", _case_context(request, case), status=409)
+            messages.success(request, f"Case is now {case.get_state_display().lower()}.")
+        return HttpResponseRedirect(reverse("cases:case_detail", args=[case.external_id]))
+
+
+class SlideImageFileView(StaffPageMixin, View):
+    """Smear images are patient data: served only after the same access check as the case."""
+
+    def get(self, request: HttpRequest, external_id: str) -> FileResponse:
+        image = access.get_image_for_user(request.user, external_id)
+        response = FileResponse(image.file.open("rb"), content_type=image.mime_type)
+        response["Cache-Control"] = "private, max-age=3600"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response

@@ -39,7 +39,9 @@ class Case(BaseModel):
         related_name="assigned_cases",
     )
     # Changed only by cases.transitions.transition(), which records the move.
-    state = models.CharField(max_length=20, choices=CaseState.choices, default=CaseState.DRAFT, editable=False)
+    state = models.CharField(
+        max_length=20, choices=CaseState.choices, default=CaseState.DRAFT, editable=False
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="created_cases"
     )

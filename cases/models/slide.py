@@ -30,7 +30,9 @@ class Slide(BaseModel):
 
 def slide_image_path(instance: SlideImage, filename: str) -> str:
     # Named by content hash, never by the uploaded name (which may hold patient data or path tricks).
-    suffix = {"image/jpeg": "jpg", "image/png": "png", "image/tiff": "tif", "image/bmp": "bmp"}[instance.mime_type]
+    suffix = {"image/jpeg": "jpg", "image/png": "png", "image/tiff": "tif", "image/bmp": "bmp"}[
+        instance.mime_type
+    ]
     return f"slides/{instance.case.institution.external_id}/{instance.sha256}.{suffix}"
 
 

@@ -103,19 +103,31 @@ def load_image_folder(
     classes: Sequence[str] = CLASS_CODES,
     size: int = MODEL_INPUT_SIZE,
     require_all: bool = True,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    every: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> ArrayDataset:
-    """Read and preprocess (CLAHE + resize) every image once; about 150 KB per 224x224 image."""
+    """Read and preprocess (CLAHE + resize) every image once; about 150 KB per 224x224 image.
+
+    `transform` is applied to the raw RGB image before preprocessing (e.g. a hue shift, to test
+    robustness the way a differently stained slide would arrive); `every` keeps every n-th image
+    of each class (a quick, stratified slice).
+    """
     folder = scan_image_folder(root, classes=classes, require_all=require_all)
-    images = np.empty((len(folder.paths), size, size, 3), dtype=np.uint8)
-    for index, path in enumerate(folder.paths):
+    keep = [i for c in range(len(folder.classes)) for i in np.flatnonzero(folder.labels == c)[::every]]
+    keep.sort()
+    paths = tuple(folder.paths[i] for i in keep)
+    labels = folder.labels[keep]
+    images = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+    for index, path in enumerate(paths):
         try:
-            images[index] = prepare_for_model(read_image(path), size)
+            raw = read_image(path)
+            images[index] = prepare_for_model(transform(raw) if transform else raw, size)
         except ImageError as exc:
             raise DatasetError(f"Image {str(path)!r} cannot be used: {exc}") from exc
         if progress is not None:
-            progress(index + 1, len(folder.paths))
-    return ArrayDataset(images=images, labels=folder.labels, paths=folder.paths, classes=folder.classes)
+            progress(index + 1, len(paths))
+    return ArrayDataset(images=images, labels=labels, paths=paths, classes=folder.classes)
 
 
 def sha256_file(path: str | Path) -> str:

@@ -163,23 +163,25 @@ def _run_model(
     """Calibrated probabilities (n, C), per-image trust fields, and model facts."""
     from tqdm import tqdm
 
-    from .predictor import Predictor
+    from .predictor import get_predictor
+    from .trust import load_trust
 
-    predictor = Predictor(model_dir)
-    trust = predictor.trust
+    predictor = get_predictor(model_dir)
+    trust = load_trust(predictor.info.get("trust"), model_dir)
     logits_parts: list[np.ndarray] = []
     feature_parts: list[np.ndarray] = []
     with tqdm(total=len(paths), desc="evaluate", unit="img", disable=not show_progress) as bar:
         for batch in _batches(iter_prepared(paths, perturb), batch_size):
-            features, logits = predictor.features_and_logits(batch)
+            features, logits = predictor.features_and_logits(batch, batch_size=batch_size)
             logits_parts.append(np.asarray(logits, dtype=np.float64))
             feature_parts.append(np.asarray(features, dtype=np.float64).reshape(len(batch), -1))
             bar.update(len(batch))
     logits_all = np.concatenate(logits_parts)
     features_all = np.concatenate(feature_parts)
     if trust is None:
+        # No fitted trust state: raw softmax, nothing can be judged out of distribution.
         probs = softmax(logits_all)
-        fields = [
+        fields: list[dict[str, Any]] = [
             {"confidence": float(p.max()), "ood_score": None, "flagged": False, "reasons": []} for p in probs
         ]
     else:
@@ -194,14 +196,16 @@ def _run_model(
             }
             for a in assessments
         ]
-    facts = {"model": _model_facts(predictor), "trust": trust is not None}
+    info = predictor.info
+    facts = {
+        "model": {
+            "name": info.get("name"),
+            "backbone": info.get("architecture", {}).get("backbone"),
+            "weights_sha256": info.get("weights", {}).get("sha256"),
+        },
+        "trust_fitted": trust is not None,
+    }
     return probs, fields, facts
-
-
-def _model_facts(predictor: Any) -> dict[str, Any]:
-    meta = getattr(predictor, "metadata", None) or {}
-    keys = ("name", "version", "backbone", "weights_sha256", "created_at")
-    return {k: meta[k] for k in keys if isinstance(meta, dict) and k in meta}
 
 
 def evaluate_classifier(

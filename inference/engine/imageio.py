@@ -99,16 +99,30 @@ def _to_rgb8(pixels: np.ndarray) -> np.ndarray:
     raise UnsupportedImageError(f"Images with {channels} channels are not accepted.")
 
 
-def decode_image(
+def _decode_validated(
     data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES
-) -> np.ndarray:
-    """Decode validated bytes to RGB uint8 (H, W, 3)."""
+) -> tuple[ImageInfo, np.ndarray]:
     info = probe_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
     _check_complete(data, info)
     pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None:
         raise NotAnImageError(f"The {info.format} file could not be decoded.")
-    return _to_rgb8(pixels)
+    return info, _to_rgb8(pixels)
+
+
+def validate_image(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES
+) -> ImageInfo:
+    """Fully check that the bytes decode to an accepted image; used before an upload is stored."""
+    info, _ = _decode_validated(data, max_pixels=max_pixels, max_bytes=max_bytes)
+    return info
+
+
+def decode_image(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES
+) -> np.ndarray:
+    """Decode validated bytes to RGB uint8 (H, W, 3)."""
+    return _decode_validated(data, max_pixels=max_pixels, max_bytes=max_bytes)[1]
 
 
 def read_image(

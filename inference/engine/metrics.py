@@ -6,10 +6,12 @@ probabilities of shape (n, n_classes) where needed. Results are JSON-ready Pytho
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TypedDict
 
 import numpy as np
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (
     accuracy_score,
     cohen_kappa_score,
@@ -143,7 +145,8 @@ def classification_metrics(
 def _kappa(truth: np.ndarray, pred: np.ndarray, indices: list[int]) -> float:
     if truth.size == 0:
         return 0.0
-    # sklearn returns nan when expected agreement is 1 (one class everywhere); agreement is then perfect.
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # Kappa is undefined (nan) when chance agreement is 1 (one class everywhere); agreement is then perfect.
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
         kappa = cohen_kappa_score(truth, pred, labels=indices)
     return 1.0 if np.isnan(kappa) and np.array_equal(truth, pred) else float(np.nan_to_num(kappa))

@@ -289,8 +289,8 @@ def fit_trust_arrays(
         val_flagged_rate=rate,
         val_ece_before=expected_calibration_error(val_y, softmax(val_logits)),
         val_ece_after=expected_calibration_error(val_y, probs),
-        n_train=int(len(train_features)),
-        n_val=int(len(val_features)),
+        n_train=len(train_features),
+        n_val=len(val_features),
     )
 
 

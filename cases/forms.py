@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from accounts.models import Role, User
+from accounts.permissions import Action, institutions_allowing
+from cases.access import patients_for
+from cases.models import Case, Patient, Slide
+
+
+class _InstitutionChoiceMixin(forms.Form):
+    """Users who belong to several institutions pick one; for everyone else it is implied."""
+
+    institution_action: str = ""
+
+    def _limit_institutions(self, user: User) -> None:
+        field = self.fields["institution"]
+        queryset = institutions_allowing(user, self.institution_action)
+        field.queryset = queryset  # type: ignore[attr-defined]
+        if queryset.count() == 1:
+            field.initial = queryset.first()
+            field.widget = forms.HiddenInput()
+
+
+class PatientForm(_InstitutionChoiceMixin, forms.ModelForm):
+    institution_action = Action.CREATE_PATIENT
+
+    class Meta:
+        model = Patient
+        fields = ["institution", "medical_record_number", "given_name", "family_name", "date_of_birth", "sex"]
+        widgets = {"date_of_birth": forms.DateInput(attrs={"type": "date"})}
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limit_institutions(user)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        institution, mrn = data.get("institution"), data.get("medical_record_number")
+        if (
+            institution
+            and mrn
+            and Patient.objects.filter(institution=institution, medical_record_number=mrn).exists()
+        ):
+            self.add_error(
+                "medical_record_number", "A patient with this record number is already registered."
+            )
+        return data
+
+    def validate_unique(self) -> None:
+        # Uniqueness per institution is checked in clean() with a message for people.
+        return
+
+
+class CaseForm(forms.ModelForm):
+    class Meta:
+        model = Case
+        fields = ["patient", "accession_number", "specimen_type", "assigned_pathologist", "clinical_notes"]
+        widgets = {"clinical_notes": forms.Textarea(attrs={"rows": 4})}
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        allowed = institutions_allowing(user, Action.CREATE_CASE)
+        self.fields["patient"].queryset = patients_for(user).filter(  # type: ignore[attr-defined]
+            institution__in=allowed
+        )
+        self.fields["assigned_pathologist"].queryset = User.objects.filter(  # type: ignore[attr-defined]
+            memberships__institution__in=allowed,
+            memberships__role__in=[Role.PATHOLOGIST, Role.SUPERVISOR],
+            memberships__is_active=True,
+        ).distinct()
+        self.fields["assigned_pathologist"].required = False
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        patient, accession = data.get("patient"), data.get("accession_number")
+        if patient and accession:
+            clash = Case.objects.filter(institution=patient.institution, accession_number=accession)
+            if clash.exists():
+                self.add_error(
+                    "accession_number", "This accession number is already used in this institution."
+                )
+        return data
+
+    def validate_unique(self) -> None:
+        return
+
+
+class SlideForm(forms.ModelForm):
+    class Meta:
+        model = Slide
+        fields = ["label", "stain", "collected_at"]
+        widgets = {"collected_at": forms.DateTimeInput(attrs={"type": "datetime-local"})}
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class ImageUploadForm(forms.Form):
+    images = forms.FileField(widget=MultipleFileInput(attrs={"multiple": True, "accept": "image/*"}))
+
+    def clean_images(self) -> list[Any]:
+        files = self.files.getlist("images")
+        if not files:
+            raise forms.ValidationError("Choose at least one image.")
+        return files
+
+
+class TransitionForm(forms.Form):
+    to_state = forms.CharField(widget=forms.HiddenInput())
+    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.models import Role
+from accounts.permissions import Action, active_memberships
+from cases.models import Case, CaseState, Patient
+from cases.services.common import apply_changes, require, save_new
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import Institution, User
+
+# After sign-out the record is closed; changes go through an amendment, not an edit.
+EDITABLE_STATES = {CaseState.DRAFT, CaseState.SUBMITTED, CaseState.AWAITING_REVIEW, CaseState.IN_REVIEW}
+
+
+def _check_pathologist(pathologist: User | None, institution: Institution) -> None:
+    if pathologist is None:
+        return
+    is_member = active_memberships(pathologist).filter(
+        institution=institution, role__in=[Role.PATHOLOGIST, Role.SUPERVISOR]
+    )
+    if not is_member.exists():
+        raise ValidationError(
+            {"assigned_pathologist": "The assigned pathologist must be a pathologist of this institution."}
+        )
+
+
+def create_case(actor: User | AnonymousUser, patient: Patient, **fields: Any) -> Case:
+    require(actor, Action.CREATE_CASE, patient.institution)
+    case = Case(
+        institution=patient.institution,
+        patient=patient,
+        created_by=actor if actor.is_authenticated else None,
+        **fields,
+    )
+    _check_pathologist(case.assigned_pathologist, case.institution)
+    with transaction.atomic():
+        save_new(actor, case, institution=case.institution, case=case)
+    return case
+
+
+def update_case(actor: User | AnonymousUser, case: Case, **changes: Any) -> Case:
+    require(actor, Action.CREATE_CASE, case.institution)
+    if case.state not in EDITABLE_STATES:
+        raise ValidationError(f"A case that is {case.get_state_display().lower()} cannot be edited.")
+    if "patient" in changes and changes["patient"].institution_id != case.institution_id:
+        raise ValidationError({"patient": "The patient belongs to another institution."})
+    if "assigned_pathologist" in changes:
+        _check_pathologist(changes["assigned_pathologist"], case.institution)
+    changes.pop("institution", None)
+    with transaction.atomic():
+        apply_changes(actor, case, changes, institution=case.institution, case=case)
+    return case

@@ -1,0 +1,333 @@
+"""A trained classifier as a folder: weights, `model.json` (provenance) and `MODEL_CARD.md`.
+
+- `weights.npz`: one array per model variable, keyed by its Keras path. Large arrays may be stored
+  as float16 so a ResNet50 fits in 50 MB; BatchNorm statistics and other small arrays stay float32.
+- `model.json`: architecture, backbone, classes, input, preprocessing, hyper-parameters, data
+  (sha256 of the data set manifest), metrics, weights sha256, the exact training command, creation
+  time, software versions, and `trust` (temperature, OOD statistics, thresholds; filled by the
+  calibration step, `null` until then).
+- `MODEL_CARD.md`: intended use, data and credit, metrics, limitations.
+
+`read_model_info` and `verify_weights` work without TensorFlow (for the web side's model registry);
+`load_artifact` rebuilds the Keras model from `model.json` and loads the verified weights.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .classes import CLASS_CODES, CLASS_LABELS
+from .datasets import sha256_file
+from .errors import ModelArtifactError
+
+MODEL_JSON = "model.json"
+WEIGHTS_FILE = "weights.npz"
+MODEL_CARD = "MODEL_CARD.md"
+FORMAT_VERSION = 1
+# Arrays smaller than this stay float32 even in a float16 artifact (BatchNorm variances, biases).
+FLOAT16_MIN_SIZE = 4096
+
+DATASET_CREDIT = (
+    "Aria M., Ghaderzadeh M., Bashash D., Abolghasemi H., Asadi F., Hosseini A. (2021). "
+    "Acute Lymphoblastic Leukemia (ALL) image dataset. Kaggle. DOI 10.34740/KAGGLE/DSV/2175623. "
+    "Paper: Ghaderzadeh M., Aria M., Hosseini A., Asadi F., Bashash D., Abolghasemi H. "
+    "A fast and efficient CNN model for B-ALL diagnosis and its subtypes classification using "
+    "peripheral blood smear images. Int J Intell Syst 2022;37:5113-5133, doi:10.1002/int.22753."
+)
+
+
+@dataclass(frozen=True)
+class LoadedArtifact:
+    folder: Path
+    info: dict[str, Any]
+    model: Any  # keras.Model
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def weight_arrays(model: Any, dtype: str = "float32") -> dict[str, np.ndarray]:
+    """Model variables by path; with dtype float16, only large float arrays are narrowed."""
+    if dtype not in ("float32", "float16"):
+        raise ModelArtifactError(f"Weights dtype must be float32 or float16, not {dtype!r}.")
+    arrays: dict[str, np.ndarray] = {}
+    for variable in model.weights:
+        if variable.path in arrays:
+            raise ModelArtifactError(f"Two model variables share the path {variable.path!r}.")
+        value = np.asarray(variable.numpy())
+        if dtype == "float16" and value.dtype == np.float32 and value.size >= FLOAT16_MIN_SIZE:
+            value = value.astype(np.float16)
+        arrays[variable.path] = value
+    return arrays
+
+
+def save_weights(model: Any, path: Path, dtype: str = "float32") -> str:
+    """Write `weights.npz` atomically; returns its sha256."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **weight_arrays(model, dtype))  # type: ignore[arg-type]
+    _atomic_write_bytes(path, buffer.getvalue())
+    return sha256_file(path)
+
+
+def load_weights(model: Any, path: Path) -> None:
+    with np.load(path, allow_pickle=False) as stored:
+        names = set(stored.files)
+        expected = {variable.path for variable in model.weights}
+        if names != expected:
+            missing, extra = sorted(expected - names)[:5], sorted(names - expected)[:5]
+            raise ModelArtifactError(
+                f"Weights file {path.name} does not fit the architecture in {MODEL_JSON} "
+                f"(missing: {missing or 'none'}; unexpected: {extra or 'none'})."
+            )
+        for variable in model.weights:
+            value = stored[variable.path]
+            if tuple(value.shape) != tuple(variable.shape):
+                raise ModelArtifactError(
+                    f"Weight {variable.path!r} has shape {value.shape}, the architecture expects {variable.shape}."
+                )
+            variable.assign(value.astype(np.float32))
+
+
+def read_model_info(folder: str | Path) -> dict[str, Any]:
+    """Parse `model.json` (no TensorFlow needed)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelArtifactError(f"Model folder {str(folder)!r} does not exist.")
+    path = folder / MODEL_JSON
+    if not path.is_file():
+        raise ModelArtifactError(f"Model folder {folder.name!r} has no {MODEL_JSON}.")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelArtifactError(f"{MODEL_JSON} in {folder.name!r} is not valid JSON: {exc}") from exc
+    if not isinstance(info, dict):
+        raise ModelArtifactError(f"{MODEL_JSON} in {folder.name!r} is not a JSON object.")
+    for key in ("format_version", "architecture", "classes", "weights"):
+        if key not in info:
+            raise ModelArtifactError(f"{MODEL_JSON} in {folder.name!r} has no {key!r} entry.")
+    if info["format_version"] != FORMAT_VERSION:
+        raise ModelArtifactError(
+            f"{MODEL_JSON} format version {info['format_version']!r} is not supported (expected {FORMAT_VERSION})."
+        )
+    return info
+
+
+def verify_weights(folder: str | Path, info: dict[str, Any] | None = None) -> Path:
+    """Check the weights file exists and its sha256 is the one in `model.json`; return its path."""
+    folder = Path(folder)
+    info = info if info is not None else read_model_info(folder)
+    weights = info["weights"]
+    path = folder / str(weights.get("file", WEIGHTS_FILE))
+    if not path.is_file():
+        raise ModelArtifactError(f"Model folder {folder.name!r} has no weights file {path.name!r}.")
+    expected = str(weights.get("sha256", ""))
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ModelArtifactError(
+            f"Weights file {path.name!r} in {folder.name!r} has sha256 {actual}, but {MODEL_JSON} "
+            f"records {expected or 'none'}: the file was changed or corrupted."
+        )
+    return path
+
+
+def load_artifact(folder: str | Path) -> LoadedArtifact:
+    """Verify and load a model folder into a Keras model."""
+    from .classifier import ClassifierConfig, build_classifier
+
+    folder = Path(folder)
+    info = read_model_info(folder)
+    weights_path = verify_weights(folder, info)
+    config = ClassifierConfig.from_dict(info["architecture"])
+    model = build_classifier(config, weights=None)
+    load_weights(model, weights_path)
+    return LoadedArtifact(folder=folder, info=info, model=model)
+
+
+def software_versions() -> dict[str, str]:
+    import platform
+
+    import cv2
+    import keras
+    import tensorflow as tf
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+    }
+
+
+def write_model_json(folder: Path, info: dict[str, Any]) -> None:
+    text = json.dumps(info, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    _atomic_write_bytes(folder / MODEL_JSON, text.encode("utf-8"))
+
+
+def save_artifact(
+    folder: str | Path,
+    model: Any,
+    *,
+    info: dict[str, Any],
+    weights_dtype: str = "float32",
+) -> dict[str, Any]:
+    """Write weights, `model.json` (from `info`, completed here) and `MODEL_CARD.md`; return the info.
+
+    `info` should hold name, architecture, backbone, preprocessing, hyperparameters, data, metrics
+    and training_command; this function adds classes, weights, created_at, software and trust.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    sha = save_weights(model, folder / WEIGHTS_FILE, weights_dtype)
+    full: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "name": info.get("name", folder.name),
+        "classes": list(info.get("classes", CLASS_CODES)),
+        "class_labels": {code: CLASS_LABELS.get(code, code) for code in info.get("classes", CLASS_CODES)},
+        **{key: value for key, value in info.items() if key not in ("classes", "class_labels")},
+        "weights": {
+            "file": WEIGHTS_FILE,
+            "format": "npz, one array per Keras variable path",
+            "dtype": weights_dtype,
+            "sha256": sha,
+            "bytes": (folder / WEIGHTS_FILE).stat().st_size,
+            "parameters": int(model.count_params()),
+        },
+        "created_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "software": software_versions(),
+        "trust": info.get("trust"),
+    }
+    write_model_json(folder, full)
+    write_model_card(folder, full)
+    return full
+
+
+def update_model_info(folder: str | Path, **entries: Any) -> dict[str, Any]:
+    """Set top-level entries of `model.json` (e.g. `trust`, `comparisons`) and refresh the card."""
+    folder = Path(folder)
+    info = read_model_info(folder)
+    info.update(entries)
+    write_model_json(folder, info)
+    write_model_card(folder, info)
+    return info
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "-" if value is None else str(value)
+
+
+def _metrics_rows(metrics: dict[str, Any]) -> list[str]:
+    rows = ["| Set | Images | Accuracy | Weighted F1 | Cohen's kappa |", "|---|---|---|---|---|"]
+    for name, values in metrics.items():
+        if isinstance(values, dict) and "accuracy" in values:
+            rows.append(
+                f"| {name} | {_fmt(values.get('n'))} | {_fmt(values.get('accuracy'))} | "
+                f"{_fmt(values.get('f1_weighted'))} | {_fmt(values.get('kappa'))} |"
+            )
+    return rows
+
+
+def render_model_card(info: dict[str, Any]) -> str:
+    backbone = info.get("backbone", {})
+    data = info.get("data", {})
+    metrics = info.get("metrics", {})
+    hyper = info.get("hyperparameters", {})
+    lines = [
+        f"# Model card: {info.get('name', 'Marrow-Find classifier')}",
+        "",
+        "## Intended use",
+        "",
+        "Decision support only. The model sorts a Giemsa/Wright-stained peripheral blood or bone-marrow "
+        "smear field of view into Benign (hematogones), Early Pre-B ALL, Pre-B ALL or Pro-B ALL, with a "
+        "Grad-CAM heatmap showing the regions that drove the output. Every output is an AI suggestion "
+        "that a qualified pathologist must review; it is never a diagnosis on its own, and it is not a "
+        "substitute for flow cytometry or any confirmatory test.",
+        "",
+        "## Model",
+        "",
+        f"- Backbone: {backbone.get('description', backbone.get('name', '-'))}; starting weights: "
+        f"{backbone.get('initial_weights', '-')}.",
+        "- Head: global average pooling, flatten, dense 256 ReLU (L2 0.01), dropout 0.5, dense 4, softmax.",
+        f"- Input: {info.get('input', {}).get('description', '224x224 RGB')}.",
+        f"- Preprocessing: {info.get('preprocessing', {}).get('outside_model', '-')}; inside the graph: "
+        f"{info.get('preprocessing', {}).get('inside_model', '-')}.",
+        f"- Weights: `{info['weights']['file']}`, {info['weights']['dtype']}, "
+        f"{info['weights']['bytes']:,} bytes, sha256 `{info['weights']['sha256']}`.",
+        f"- Training: preset `{hyper.get('preset', '-')}`; command: `{info.get('training_command', '-')}`.",
+        f"- Created: {info.get('created_at', '-')}.",
+        "",
+        "## Data",
+        "",
+        f"Trained on `{data.get('train_dir', '-')}` and selected on `{data.get('val_dir', '-')}` "
+        f"(manifest sha256 `{data.get('manifest_sha256', '-')}`; training class counts "
+        f"{data.get('train_class_counts', '-')}).",
+        "",
+        f"Data credit: {DATASET_CREDIT} Images from the bone marrow laboratory of Taleqani Hospital "
+        "(Tehran), Zeiss camera at 100x, classes confirmed by flow cytometry. We thank the authors for "
+        "publishing it.",
+        "",
+        "## Metrics",
+        "",
+        *_metrics_rows(metrics),
+        "",
+        "`val` is the fixed validation split used for model selection, so it is optimistic; the held-out "
+        "part of the data set kept aside by the project is the number that counts. `val_hue+20` is the "
+        "same split with every image's hue rotated by +20 OpenCV units (40 degrees) before preprocessing, "
+        "a proxy for another laboratory's staining.",
+    ]
+    comparisons = info.get("comparisons") or []
+    if comparisons:
+        lines += ["", "## Other runs (not shipped)", ""]
+        lines += ["| Run | Val accuracy | Weighted F1 | Kappa | Hue+20 accuracy | Notes |", "|---|---|---|---|---|---|"]
+        for run in comparisons:
+            lines.append(
+                f"| {run.get('name', '-')} | {_fmt(run.get('accuracy'))} | {_fmt(run.get('f1_weighted'))} | "
+                f"{_fmt(run.get('kappa'))} | {_fmt(run.get('hue20_accuracy'))} | {run.get('notes', '')} |"
+            )
+    trust = info.get("trust")
+    lines += [
+        "",
+        "## Calibration and out-of-distribution checks",
+        "",
+        (
+            "Fitted: see `trust` in model.json (temperature, OOD statistics, thresholds)."
+            if trust
+            else "Not fitted yet (`trust` is null in model.json); outputs are uncalibrated softmax scores."
+        ),
+        "",
+        "## Limitations",
+        "",
+        "- One laboratory, one camera, one staining protocol: accuracy on other sites is unknown and colour "
+        "or magnification differences can degrade it (colour jitter in training reduces, not removes, this).",
+        "- The split is by image, not by patient (patient ids are not published): images of one patient may "
+        "be on both sides, so validation figures overestimate performance on new patients.",
+        "- Only the four classes above; any other finding (AML, CLL, T-ALL, reactive changes, artefacts) is "
+        "forced into one of them. Out-of-distribution scoring flags some of these, not all.",
+        "- Image-level labels: the heatmap shows what influenced the output, not a segmentation of blasts.",
+        "- Not validated for clinical use; not a medical device.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_model_card(folder: Path, info: dict[str, Any]) -> None:
+    _atomic_write_bytes(folder / MODEL_CARD, render_model_card(info).encode("utf-8"))

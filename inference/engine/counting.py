@@ -1,0 +1,189 @@
+"""Counting evaluation against Pascal VOC boxes (BCCD / CBC layout: `Images/*.jpg`, `Annotations/*.xml`).
+
+Object names `WBC`, `RBC` and `Platelets` are counted; a nucleated-cell prediction is compared with
+`WBC`, a red-cell prediction with `RBC`; platelets are annotated but never predicted as cells.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET  # noqa: S405 - annotation files of a data set we chose, not user input
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from .errors import DatasetError
+from .imageio import read_image
+from .segmentation import SegmentationParams, segment_cells
+
+VOC_KINDS: tuple[str, ...] = ("WBC", "RBC", "Platelets")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+
+
+@dataclass(frozen=True)
+class VocBox:
+    name: str
+    xmin: float
+    ymin: float
+    xmax: float
+    ymax: float
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class VocAnnotation:
+    filename: str
+    width: int
+    height: int
+    boxes: tuple[VocBox, ...]
+
+    def count(self, name: str) -> int:
+        return sum(1 for box in self.boxes if box.name == name)
+
+
+@dataclass(frozen=True)
+class ImageCount:
+    image: str
+    true_nucleated: int
+    true_red: int
+    pred_nucleated: int
+    pred_red: int
+
+    @property
+    def true_total(self) -> int:
+        return self.true_nucleated + self.true_red
+
+    @property
+    def pred_total(self) -> int:
+        return self.pred_nucleated + self.pred_red
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "true_total": self.true_total, "pred_total": self.pred_total}
+
+
+def _text(element: ET.Element, tag: str, source: Path) -> str:
+    found = element.find(tag)
+    if found is None or found.text is None or not found.text.strip():
+        raise DatasetError(f"{source.name}: missing <{tag}>.")
+    return found.text.strip()
+
+
+def _number(element: ET.Element, tag: str, source: Path) -> float:
+    text = _text(element, tag, source)
+    try:
+        return float(text)
+    except ValueError:
+        raise DatasetError(f"{source.name}: <{tag}> is {text!r}, not a number.") from None
+
+
+def parse_voc(path: Path) -> VocAnnotation:
+    """Parse one Pascal VOC file; raise DatasetError when it is not well-formed or lacks fields."""
+    try:
+        root = ET.parse(path).getroot()  # noqa: S314 - see the import
+    except (ET.ParseError, OSError) as exc:
+        raise DatasetError(f"{path.name}: not a readable Pascal VOC XML file ({exc}).") from exc
+    if root.tag != "annotation":
+        raise DatasetError(f"{path.name}: the root element is <{root.tag}>, not <annotation>.")
+    size = root.find("size")
+    width = int(_number(size, "width", path)) if size is not None else 0
+    height = int(_number(size, "height", path)) if size is not None else 0
+    boxes = []
+    for obj in root.iter("object"):
+        name = _text(obj, "name", path)
+        if name not in VOC_KINDS:
+            raise DatasetError(f"{path.name}: unknown object name {name!r}; expected one of {VOC_KINDS}.")
+        bndbox = obj.find("bndbox")
+        if bndbox is None:
+            raise DatasetError(f"{path.name}: an object {name!r} has no <bndbox>.")
+        xmin, ymin, xmax, ymax = (_number(bndbox, tag, path) for tag in ("xmin", "ymin", "xmax", "ymax"))
+        if xmax < xmin or ymax < ymin:
+            raise DatasetError(f"{path.name}: a {name} box has its max before its min.")
+        truncated = obj.find("truncated")
+        boxes.append(
+            VocBox(
+                name=name,
+                xmin=xmin,
+                ymin=ymin,
+                xmax=xmax,
+                ymax=ymax,
+                truncated=truncated is not None and (truncated.text or "").strip() == "1",
+            )
+        )
+    filename = root.findtext("filename", default=path.with_suffix(".jpg").name).strip()
+    return VocAnnotation(filename=filename, width=width, height=height, boxes=tuple(boxes))
+
+
+def find_pairs(data_dir: Path) -> list[tuple[Path, Path]]:
+    """(image, annotation) pairs of a VOC folder; every image needs its XML and every XML its image."""
+    images_dir, annotations_dir = data_dir / "Images", data_dir / "Annotations"
+    if not images_dir.is_dir() or not annotations_dir.is_dir():
+        raise DatasetError(f"{data_dir.name}: expected the folders Images/ and Annotations/.")
+    images = {p.stem: p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    annotations = {p.stem: p for p in annotations_dir.iterdir() if p.suffix.lower() == ".xml"}
+    missing_xml = sorted(set(images) - set(annotations))
+    missing_image = sorted(set(annotations) - set(images))
+    if missing_xml or missing_image:
+        raise DatasetError(
+            f"{data_dir.name}: {len(missing_xml)} images without annotation (e.g. {missing_xml[:3]}), "
+            f"{len(missing_image)} annotations without image (e.g. {missing_image[:3]})."
+        )
+    if not images:
+        raise DatasetError(f"{data_dir.name}: no images in Images/.")
+    return [(images[stem], annotations[stem]) for stem in sorted(images)]
+
+
+def _kind_metrics(pairs: list[tuple[int, int]]) -> dict[str, float | int | None]:
+    """MAE over all images; MAPE over images whose true count is not zero (undefined otherwise)."""
+    errors = [abs(pred - true) for true, pred in pairs]
+    relative = [abs(pred - true) / true for true, pred in pairs if true > 0]
+    return {
+        "mae": round(sum(errors) / len(errors), 4) if errors else None,
+        "mape_percent": round(100.0 * sum(relative) / len(relative), 2) if relative else None,
+        "mape_images": len(relative),
+        "exact_fraction": round(sum(1 for e in errors if e == 0) / len(errors), 4) if errors else None,
+        "mean_true": round(sum(t for t, _ in pairs) / len(pairs), 3) if pairs else None,
+        "mean_pred": round(sum(p for _, p in pairs) / len(pairs), 3) if pairs else None,
+    }
+
+
+def summarise(counts: Iterable[ImageCount]) -> dict[str, Any]:
+    """Per-kind MAE, MAPE and exact fraction; `nucleated_exact_fraction` is the headline figure."""
+    counts = list(counts)
+    summary: dict[str, Any] = {
+        "images": len(counts),
+        "nucleated": _kind_metrics([(c.true_nucleated, c.pred_nucleated) for c in counts]),
+        "red": _kind_metrics([(c.true_red, c.pred_red) for c in counts]),
+        "total": _kind_metrics([(c.true_total, c.pred_total) for c in counts]),
+    }
+    summary["nucleated_exact_fraction"] = summary["nucleated"]["exact_fraction"]
+    return summary
+
+
+def evaluate_counting(
+    data_dir: str | Path,
+    params: SegmentationParams | None = None,
+    *,
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Segment every image of a VOC folder and compare counts; JSON-ready summary plus per-image rows."""
+    data_dir = Path(data_dir)
+    pairs = find_pairs(data_dir)
+    if limit is not None:
+        pairs = pairs[:limit]
+    rows: list[ImageCount] = []
+    for image_path, xml_path in tqdm(pairs, desc="counting", unit="image", disable=not progress):
+        annotation = parse_voc(xml_path)
+        result = segment_cells(read_image(image_path), params, measure=False)
+        rows.append(
+            ImageCount(
+                image=image_path.name,
+                true_nucleated=annotation.count("WBC"),
+                true_red=annotation.count("RBC"),
+                pred_nucleated=result.n_nucleated,
+                pred_red=result.n_red,
+            )
+        )
+    return {"summary": summarise(rows), "images": [row.to_dict() for row in rows]}

@@ -1,0 +1,109 @@
+"""Command line for training a classifier artifact (also behind `manage.py train_classifier`).
+
+Example (from the project root):
+
+    python -m inference.engine.train_cli --train ../shared/data/all4/train --val ../shared/data/all4/val \
+        --backbone mobilenet --weights ../shared/data/weights/mobilenet_2_5_224_tf_no_top.h5 \
+        --preset robust --run-dir runs/mobilenet-v1 --out models/marrowfind-mobilenet-v1
+
+Re-run the same command with `--resume` to continue from the last checkpoint in `--run-dir`.
+`--fit-trust-only` (re)fits calibration/OOD statistics of an existing `--out` folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .backbones import backbone_names
+
+ENGINE_COMMAND = "python -m inference.engine.train_cli"
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--train", help="training folder, one sub-folder per class")
+    parser.add_argument("--val", required=True, help="validation folder (model selection), same layout")
+    parser.add_argument("--out", required=True, help="artifact folder to write, e.g. models/marrowfind-mobilenet-v1")
+    parser.add_argument("--run-dir", help="checkpoints and history (default: runs/<name of --out>)")
+    parser.add_argument("--backbone", default="mobilenet", choices=backbone_names())
+    parser.add_argument(
+        "--weights",
+        default="imagenet",
+        help="backbone starting weights: 'imagenet' (download), a local .h5 file, or 'none'",
+    )
+    parser.add_argument("--preset", default="robust", choices=("seed", "robust"))
+    parser.add_argument("--epochs", type=int, help="epochs of the main phase (preset default otherwise)")
+    parser.add_argument("--head-epochs", type=int, help="robust preset: epochs with the backbone frozen")
+    parser.add_argument("--lr", type=float, help="learning rate of the main phase")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--patience", type=int, help="early stopping patience on val (epochs)")
+    parser.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this wall time")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, help="TensorFlow intra-op threads (default: all cores)")
+    parser.add_argument("--weights-dtype", default="float32", choices=("float32", "float16"))
+    parser.add_argument("--name", help="model name in model.json (default: the --out folder name)")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
+    parser.add_argument("--no-trust", action="store_true", help="do not fit calibration/OOD statistics")
+    parser.add_argument("--fit-trust-only", action="store_true", help="only (re)fit trust of the --out artifact")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+
+
+def run(args: argparse.Namespace, command: str) -> dict[str, Any] | None:
+    from pathlib import Path
+
+    from .training import fit_trust_for_artifact, preset_config, train_from_folders
+
+    if args.threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    if args.fit_trust_only:
+        trust = fit_trust_for_artifact(args.out, args.val)
+        return {"trust": trust}
+    if not args.train:
+        raise SystemExit("--train is required unless --fit-trust-only is given.")
+    config = preset_config(
+        args.preset,
+        backbone=args.backbone,
+        weights=args.weights,
+        epochs=args.epochs,
+        head_epochs=args.head_epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        max_minutes=args.max_minutes,
+        patience=args.patience,
+    )
+    return train_from_folders(
+        train_dir=args.train,
+        val_dir=args.val,
+        out_dir=args.out,
+        run_dir=args.run_dir or str(Path("runs") / Path(args.out).name),
+        config=config,
+        command=command,
+        name=args.name,
+        resume=args.resume,
+        weights_dtype=args.weights_dtype,
+        fit_trust=not args.no_trust,
+        progress=not args.no_progress,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog=ENGINE_COMMAND, description=__doc__.splitlines()[0] if __doc__ else None)
+    add_training_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The command as typed, minus --resume, so model.json shows how to reproduce the model.
+    run(args, f"{ENGINE_COMMAND} {shlex.join(a for a in argv if a != '--resume')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,579 @@
+"""Training the classifier: presets, a resumable loop, evaluation and shipping the artifact.
+
+Presets:
+- `seed`: the published recipe (Adam 1e-6, 25 epochs, sparse categorical cross-entropy, whole
+  network trainable, no augmentation) for fine-tuning from ImageNet weights.
+- `robust`: what works on this data and on other laboratories' colours: a head-only phase then the
+  unfrozen network (skipped when the backbone starts from random weights), cosine learning-rate
+  decay, class-balanced loss weights, geometric plus colour/stain augmentation, selection and early
+  stopping on the validation split, a checkpoint every epoch, and resumption from it.
+
+Images are read and preprocessed (CLAHE + resize) once and kept in memory as uint8; augmentation
+runs per batch in NumPy/OpenCV; the train and eval steps are compiled `tf.function`s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .augment import NO_AUGMENTATION, AugmentConfig, augment_batch, shift_hue
+from .backbones import get_backbone, resolve_weights
+from .classes import CLASS_CODES
+from .datasets import ArrayDataset, find_manifest, load_image_folder, sha256_file
+from .errors import DatasetError, EngineError
+
+log = logging.getLogger(__name__)
+
+PRESETS = ("seed", "robust")
+STATE_FILE = "state.json"
+LAST_WEIGHTS = "last.weights.npz"
+BEST_WEIGHTS = "best.weights.npz"
+OPTIMIZER_FILE = "last.optimizer.npz"
+HISTORY_FILE = "history.jsonl"
+HUE_TEST_SHIFT = 20  # OpenCV hue units (40 degrees)
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    epochs: int
+    learning_rate: float
+    train_backbone: bool
+    schedule: str = "constant"  # "constant" or "cosine" (per epoch, down to lr * min_lr_factor)
+    min_lr_factor: float = 0.02
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str
+    backbone: str
+    weights: str | None
+    phases: tuple[Phase, ...]
+    augment: AugmentConfig
+    batch_size: int = 32
+    class_weighting: bool = True
+    freeze_batchnorm: bool = True
+    patience: int | None = 6  # early stopping in the last phase, epochs without a better val score
+    seed: int = 42
+    max_minutes: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["phases"] = [dataclasses.asdict(phase) for phase in self.phases]
+        return data
+
+    @property
+    def total_epochs(self) -> int:
+        return sum(phase.epochs for phase in self.phases)
+
+
+def preset_config(
+    preset: str,
+    *,
+    backbone: str = "mobilenet",
+    weights: str | Path | None = "imagenet",
+    epochs: int | None = None,
+    head_epochs: int | None = None,
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    seed: int = 42,
+    max_minutes: float | None = None,
+    patience: int | None = None,
+    augment: AugmentConfig | None = None,
+) -> TrainConfig:
+    """The configuration of a preset, with the command line's overrides."""
+    get_backbone(backbone)  # refuse unknown names early
+    resolved = resolve_weights(weights)
+    if preset == "seed":
+        phases: tuple[Phase, ...] = (
+            Phase("all", epochs if epochs is not None else 25, learning_rate or 1e-6, True),
+        )
+        return TrainConfig(
+            preset=preset,
+            backbone=backbone,
+            weights=resolved,
+            phases=phases,
+            augment=augment or NO_AUGMENTATION,
+            batch_size=batch_size or 32,
+            class_weighting=False,
+            freeze_batchnorm=False,
+            patience=patience,
+            seed=seed,
+            max_minutes=max_minutes,
+        )
+    if preset == "robust":
+        pretrained = resolved is not None
+        head = head_epochs if head_epochs is not None else (3 if pretrained else 0)
+        main_lr = learning_rate or (3e-4 if pretrained else 1e-3)
+        phases = tuple(
+            phase
+            for phase in (
+                Phase("head", head, 1e-3, False) if head > 0 else None,
+                Phase("finetune", epochs if epochs is not None else 20, main_lr, True, "cosine"),
+            )
+            if phase is not None
+        )
+        return TrainConfig(
+            preset=preset,
+            backbone=backbone,
+            weights=resolved,
+            phases=phases,
+            augment=augment or AugmentConfig(),
+            batch_size=batch_size or (32 if backbone != "resnet50" else 16),
+            class_weighting=True,
+            freeze_batchnorm=pretrained,
+            patience=patience if patience is not None else 6,
+            seed=seed,
+            max_minutes=max_minutes,
+        )
+    raise EngineError(f"Unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
+
+
+# -- metrics ---------------------------------------------------------------------------------------
+
+
+def classification_metrics(
+    y_true: np.ndarray, probabilities: np.ndarray, classes: tuple[str, ...] = CLASS_CODES
+) -> dict[str, Any]:
+    """Accuracy, weighted F1, Cohen's kappa, log loss, per-class recall and the confusion matrix."""
+    from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, f1_score
+
+    y_pred = probabilities.argmax(axis=1)
+    labels = list(range(len(classes)))
+    picked = probabilities[np.arange(len(y_true)), y_true]
+    matrix = confusion_matrix(y_true, y_pred, labels=labels)
+    support = matrix.sum(axis=1)
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1_weighted": float(f1_score(y_true, y_pred, average="weighted", labels=labels, zero_division=0)),
+        "kappa": float(cohen_kappa_score(y_true, y_pred, labels=labels)),
+        "log_loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))),
+        "recall": {
+            code: (float(matrix[i, i] / support[i]) if support[i] else None) for i, code in enumerate(classes)
+        },
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+_EVAL_FNS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def predict_probabilities(model: Any, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Probabilities for prepared uint8 images, through one compiled function, in chunks."""
+    import tensorflow as tf
+
+    fn = _EVAL_FNS.get(model)
+    if fn is None:
+        size = int(model.inputs[0].shape[1])
+
+        @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)], reduce_retracing=True)
+        def fn(x: Any) -> Any:
+            return model(x, training=False)
+
+        _EVAL_FNS[model] = fn
+    chunks = [
+        fn(tf.constant(images[start : start + batch_size].astype(np.float32))).numpy()
+        for start in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(chunks) if chunks else np.zeros((0, len(CLASS_CODES)), np.float32)
+
+
+def evaluate_model(model: Any, dataset: ArrayDataset) -> dict[str, Any]:
+    return classification_metrics(dataset.labels, predict_probabilities(model, dataset.images), dataset.classes)
+
+
+def load_hue_shifted(folder: str | Path, shift: float = HUE_TEST_SHIFT, every: int = 1) -> ArrayDataset:
+    """A data set with every raw image's hue rotated before preprocessing (staining robustness)."""
+    return load_image_folder(folder, transform=lambda image: shift_hue(image, shift), every=every)
+
+
+# -- the loop --------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    config: TrainConfig
+    best: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str = "completed"
+
+
+def balanced_class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    if (counts == 0).any():
+        raise DatasetError("Every class needs at least one training image.")
+    return (len(labels) / (num_classes * counts)).astype(np.float32)
+
+
+def _save_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _save_optimizer(optimizer: Any, path: Path) -> None:
+    arrays = {f"v{index:05d}": np.asarray(var.numpy()) for index, var in enumerate(optimizer.variables)}
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
+    os.replace(tmp, path)
+
+
+def _load_optimizer(optimizer: Any, path: Path) -> bool:
+    with np.load(path, allow_pickle=False) as stored:
+        if len(stored.files) != len(optimizer.variables):
+            log.warning("Optimizer state in %s does not fit this phase; starting the optimizer afresh.", path)
+            return False
+        for index, var in enumerate(optimizer.variables):
+            var.assign(stored[f"v{index:05d}"])
+    return True
+
+
+def _phase_lr(phase: Phase, epoch_in_phase: int) -> float:
+    if phase.schedule == "cosine" and phase.epochs > 1:
+        floor = phase.learning_rate * phase.min_lr_factor
+        progress = epoch_in_phase / (phase.epochs - 1)
+        return float(floor + 0.5 * (phase.learning_rate - floor) * (1 + math.cos(math.pi * progress)))
+    return phase.learning_rate
+
+
+def _score(metrics: dict[str, Any]) -> tuple[float, float]:
+    """Model selection: higher val accuracy, then lower val log loss."""
+    return (round(float(metrics["accuracy"]), 6), -float(metrics["log_loss"]))
+
+
+def train_classifier(
+    train: ArrayDataset,
+    val: ArrayDataset,
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train with checkpoints in `run_dir`; the returned model holds the best val weights."""
+    import keras
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    from .artifact import load_weights, save_weights
+    from .classifier import ClassifierConfig, build_classifier, set_backbone_trainable
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state_path = run_dir / STATE_FILE
+    if len(train) == 0 or len(val) == 0:
+        raise DatasetError("Training and validation sets must both have images.")
+
+    keras.utils.set_random_seed(config.seed)
+    num_classes = len(train.classes)
+    model = build_classifier(ClassifierConfig(backbone=config.backbone, num_classes=num_classes), config.weights)
+
+    state: dict[str, Any] = {
+        "config": config.to_dict(),
+        "phase_index": 0,
+        "epoch_in_phase": 0,
+        "global_epoch": 0,
+        "best": None,
+        "bad_epochs": 0,
+        "elapsed_s": 0.0,
+        "done": False,
+    }
+    history: list[dict[str, Any]] = []
+    if resume and state_path.is_file():
+        saved = json.loads(state_path.read_text(encoding="utf-8"))
+        mismatched = [
+            key
+            for key in ("preset", "backbone", "weights", "batch_size", "seed")
+            if saved["config"].get(key) != state["config"].get(key)
+        ]
+        if mismatched:
+            raise EngineError(
+                f"Cannot resume from {run_dir.name}: the run was started with a different "
+                f"{', '.join(mismatched)}."
+            )
+        state.update({key: value for key, value in saved.items() if key != "config"})
+        load_weights(model, run_dir / LAST_WEIGHTS)
+        history_path = run_dir / HISTORY_FILE
+        if history_path.is_file():
+            history = [json.loads(line) for line in history_path.read_text(encoding="utf-8").splitlines() if line]
+        log.info("Resuming %s at global epoch %d (phase %d).", run_dir.name, state["global_epoch"], state["phase_index"])
+    elif not resume:
+        (run_dir / HISTORY_FILE).unlink(missing_ok=True)
+
+    weights_per_class = (
+        balanced_class_weights(train.labels, num_classes)
+        if config.class_weighting
+        else np.ones(num_classes, dtype=np.float32)
+    )
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    size = int(model.inputs[0].shape[1])
+    image_spec = tf.TensorSpec([None, size, size, 3], tf.float32)
+    stopped = "completed"
+    started = time.monotonic() - float(state["elapsed_s"])
+
+    while not state["done"] and state["phase_index"] < len(config.phases):
+        phase = config.phases[state["phase_index"]]
+        if state["epoch_in_phase"] >= phase.epochs:
+            state["phase_index"] += 1
+            state["epoch_in_phase"] = 0
+            state["bad_epochs"] = 0
+            continue
+        set_backbone_trainable(model, phase.train_backbone, freeze_batchnorm=config.freeze_batchnorm)
+        trainable = model.trainable_variables
+        optimizer = keras.optimizers.Adam(learning_rate=phase.learning_rate)
+        optimizer.build(trainable)
+        optimizer_path = run_dir / OPTIMIZER_FILE
+        if state["epoch_in_phase"] > 0 and optimizer_path.is_file():
+            _load_optimizer(optimizer, optimizer_path)
+
+        @tf.function(
+            input_signature=[image_spec, tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.float32)],
+            reduce_retracing=True,
+        )
+        def train_step(x: Any, y: Any, w: Any) -> tuple[Any, Any]:
+            with tf.GradientTape() as tape:
+                probs = model(x, training=True)
+                loss = loss_fn(y, probs, sample_weight=w)
+                total = loss + tf.add_n(model.losses) if model.losses else loss
+            grads = tape.gradient(total, trainable)
+            optimizer.apply_gradients(zip(grads, trainable, strict=True))
+            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, axis=1), y), tf.float32))
+            return loss, correct
+
+        while state["epoch_in_phase"] < phase.epochs:
+            epoch = int(state["global_epoch"])
+            lr = _phase_lr(phase, int(state["epoch_in_phase"]))
+            optimizer.learning_rate.assign(lr)
+            rng = np.random.default_rng([config.seed, epoch])
+            order = rng.permutation(len(train))
+            steps = math.ceil(len(order) / config.batch_size)
+            loss_sum, correct_sum, seen = 0.0, 0.0, 0
+            bar = tqdm(
+                range(steps),
+                desc=f"epoch {epoch + 1}/{config.total_epochs} {phase.name}",
+                disable=not progress,
+                mininterval=2.0,
+                leave=True,
+            )
+            for step in bar:
+                index = order[step * config.batch_size : (step + 1) * config.batch_size]
+                x = augment_batch(train.images[index], rng, config.augment)
+                y = train.labels[index]
+                w = weights_per_class[y]
+                loss, correct = train_step(tf.constant(x), tf.constant(y), tf.constant(w))
+                loss_sum += float(loss) * len(index)
+                correct_sum += float(correct)
+                seen += len(index)
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct_sum / seen:.4f}", lr=f"{lr:.2e}")
+            bar.close()
+            val_metrics = evaluate_model(model, val)
+            record = {
+                "epoch": epoch + 1,
+                "phase": phase.name,
+                "lr": lr,
+                "train_loss": loss_sum / seen,
+                "train_accuracy": correct_sum / seen,
+                "val_loss": val_metrics["log_loss"],
+                "val_accuracy": val_metrics["accuracy"],
+                "val_f1_weighted": val_metrics["f1_weighted"],
+                "val_kappa": val_metrics["kappa"],
+                "elapsed_s": round(time.monotonic() - started, 1),
+            }
+            improved = state["best"] is None or _score(val_metrics) > tuple(state["best"]["score"])
+            if improved:
+                save_weights(model, run_dir / BEST_WEIGHTS)
+                state["best"] = {"epoch": epoch + 1, "score": list(_score(val_metrics)), "val": val_metrics}
+                state["bad_epochs"] = 0
+            else:
+                state["bad_epochs"] += 1
+            record["best"] = improved
+            log.info("epoch %s", json.dumps(record))
+            save_weights(model, run_dir / LAST_WEIGHTS)
+            _save_optimizer(optimizer, optimizer_path)
+            state["epoch_in_phase"] += 1
+            state["global_epoch"] += 1
+            state["elapsed_s"] = time.monotonic() - started
+            history.append(record)
+            with open(run_dir / HISTORY_FILE, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+            is_last_phase = state["phase_index"] == len(config.phases) - 1
+            if is_last_phase and config.patience is not None and state["bad_epochs"] >= config.patience:
+                stopped, state["done"] = f"early stopping after {config.patience} epochs without improvement", True
+            if config.max_minutes is not None and state["elapsed_s"] > config.max_minutes * 60:
+                stopped, state["done"] = f"time budget of {config.max_minutes:g} minutes reached", True
+            _save_json(state_path, state)
+            if on_epoch is not None:
+                on_epoch(record)
+            if state["done"]:
+                break
+    state["done"] = True
+    state["stopped"] = stopped
+    _save_json(state_path, state)
+    log.info("Training finished (%s); best val epoch %s.", stopped, state["best"]["epoch"] if state["best"] else "-")
+    load_weights(model, run_dir / BEST_WEIGHTS)
+    return TrainResult(model=model, config=config, best=state["best"] or {}, history=history, stopped=stopped)
+
+
+# -- from folders to a shipped artifact ------------------------------------------------------------
+
+
+def fit_trust_hook(predictor: Any, val_dir: str | Path) -> dict[str, Any] | None:
+    """Fill model.json's `trust` with the calibration engineer's `fit_trust`, when it exists.
+
+    `inference.engine.calibration.fit_trust(predictor, val_dir) -> dict` (temperature, OOD
+    statistics, thresholds). Until that module is present the artifact ships with `trust: null`.
+    """
+    try:
+        from . import calibration  # type: ignore[attr-defined]
+    except ImportError:
+        log.warning("inference.engine.calibration is not available: trust not fitted (model.json trust is null).")
+        return None
+    fit = getattr(calibration, "fit_trust", None)
+    if fit is None:
+        log.warning("inference.engine.calibration has no fit_trust(): trust not fitted.")
+        return None
+    trust = fit(predictor, val_dir)
+    return dict(trust) if trust is not None else None
+
+
+def fit_trust_for_artifact(model_dir: str | Path, val_dir: str | Path) -> dict[str, Any] | None:
+    """Fit (or refit) `trust` of an existing artifact and write it into its model.json."""
+    from .artifact import update_model_info
+    from .predictor import Predictor
+
+    predictor = Predictor.from_artifact(model_dir)
+    trust = fit_trust_hook(predictor, val_dir)
+    if trust is not None:
+        update_model_info(model_dir, trust=trust)
+    return trust
+
+
+def train_from_folders(
+    *,
+    train_dir: str | Path,
+    val_dir: str | Path,
+    out_dir: str | Path,
+    run_dir: str | Path,
+    config: TrainConfig,
+    command: str,
+    name: str | None = None,
+    resume: bool = False,
+    weights_dtype: str = "float32",
+    fit_trust: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Load the folders, train, evaluate (val and val with hue +20) and write the artifact.
+
+    Paths are recorded in model.json as given, so pass them relative to the project root.
+    """
+    from .artifact import save_artifact
+    from .predictor import Predictor
+
+    log.info("Loading %s and %s (CLAHE + resize, cached in memory)...", train_dir, val_dir)
+    t0 = time.monotonic()
+    train = load_image_folder(train_dir)
+    val = load_image_folder(val_dir)
+    log.info("Loaded %d train and %d val images in %.1f s.", len(train), len(val), time.monotonic() - t0)
+    result = train_classifier(train, val, config, run_dir, resume=resume, progress=progress)
+    val_metrics = evaluate_model(result.model, val)
+    hue_metrics = evaluate_model(result.model, load_hue_shifted(val_dir))
+    log.info(
+        "Best model: val accuracy %.4f, weighted F1 %.4f, kappa %.4f; hue+%d accuracy %.4f.",
+        val_metrics["accuracy"],
+        val_metrics["f1_weighted"],
+        val_metrics["kappa"],
+        HUE_TEST_SHIFT,
+        hue_metrics["accuracy"],
+    )
+    spec = get_backbone(config.backbone)
+    weights_desc = config.weights or "random initialisation"
+    if config.weights and config.weights != "imagenet":
+        weights_desc = f"ImageNet, local file {Path(config.weights).name} (sha256 {sha256_file(config.weights)})"
+    manifest = find_manifest(train_dir)
+    from .classifier import ClassifierConfig
+    from .preprocess import CLAHE_CLIP_LIMIT, CLAHE_TILES
+
+    info: dict[str, Any] = {
+        "name": name or Path(out_dir).name,
+        "architecture": {
+            **ClassifierConfig(backbone=config.backbone, num_classes=len(train.classes)).to_dict(),
+            "head": "GlobalAveragePooling2D > Flatten > Dense(256, relu, L2 0.01) 'features' > Dropout(0.5) "
+            "> Dense(4) 'logits' > Softmax 'probabilities'",
+        },
+        "classes": list(train.classes),
+        "backbone": {
+            "name": spec.name,
+            "description": spec.description,
+            "initial_weights": weights_desc,
+            "last_conv_layer": spec.last_conv_layer,
+        },
+        "input": {
+            "size": spec.input_size,
+            "dtype": "float32",
+            "channels": "RGB",
+            "range": [0, 255],
+            "description": f"{spec.input_size}x{spec.input_size} RGB float32 in 0..255",
+        },
+        "preprocessing": {
+            "outside_model": f"CLAHE on the L channel of Lab (clip {CLAHE_CLIP_LIMIT}, tiles "
+            f"{CLAHE_TILES[0]}x{CLAHE_TILES[1]}), then bilinear resize to {spec.input_size}x{spec.input_size}",
+            "inside_model": spec.preprocess_name,
+        },
+        "hyperparameters": {
+            **config.to_dict(),
+            "stopped": result.stopped,
+            "best_epoch": result.best.get("epoch"),
+            "epochs_run": len(result.history),
+        },
+        "data": {
+            "train_dir": str(train_dir),
+            "val_dir": str(val_dir),
+            "manifest_sha256": sha256_file(manifest) if manifest else None,
+            "train_class_counts": {code: int((train.labels == i).sum()) for i, code in enumerate(train.classes)},
+            "val_class_counts": {code: int((val.labels == i).sum()) for i, code in enumerate(val.classes)},
+        },
+        "metrics": {"val": val_metrics, f"val_hue+{HUE_TEST_SHIFT}": hue_metrics},
+        "training_command": command,
+        "trust": None,
+    }
+    saved = save_artifact(out_dir, result.model, info=info, weights_dtype=weights_dtype)
+    if fit_trust:
+        trust = fit_trust_hook(Predictor(result.model, saved), val_dir)
+        if trust is not None:
+            from .artifact import update_model_info
+
+            saved = update_model_info(out_dir, trust=trust)
+    log.info("Artifact written to %s (weights sha256 %s).", out_dir, saved["weights"]["sha256"])
+    return saved
+
+
+__all__ = [
+    "PRESETS",
+    "Phase",
+    "TrainConfig",
+    "TrainResult",
+    "classification_metrics",
+    "evaluate_model",
+    "fit_trust_for_artifact",
+    "fit_trust_hook",
+    "load_hue_shifted",
+    "predict_probabilities",
+    "preset_config",
+    "train_classifier",
+    "train_from_folders",
+]
