@@ -100,7 +100,11 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 
 class ImageUploadForm(forms.Form):
-    images = forms.FileField(widget=MultipleFileInput(attrs={"multiple": True, "accept": "image/*"}))
+    # forms.Field, not FileField: FileField cannot clean the list a multiple input gives (every upload
+    # failed with "No file was submitted"), and it would refuse an empty file for the whole request.
+    images = forms.Field(
+        required=False, widget=MultipleFileInput(attrs={"multiple": True, "accept": "image/*"})
+    )
 
     def clean_images(self) -> list[Any]:
         files = self.files.getlist("images")

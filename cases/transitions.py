@@ -75,9 +75,8 @@ def transition(
             )
         if move.action is None and actor is not None:
             raise TransitionError(f"Only the analysis worker moves a case to {S(to_state).label}.")
-        if move.action is not None:
-            if actor is None or not can(actor, move.action, locked.institution):
-                raise TransitionError(f"Your role does not allow moving a case to {S(to_state).label}.")
+        if move.action is not None and (actor is None or not can(actor, move.action, locked.institution)):
+            raise TransitionError(f"Your role does not allow moving a case to {S(to_state).label}.")
         if move.needs_reason and not reason:
             raise TransitionError(f"Moving a case to {S(to_state).label} needs a reason.")
         locked.state = to_state

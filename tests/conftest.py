@@ -20,6 +20,12 @@ def _media_in_tmp(settings: Any, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    # PBKDF2 is deliberately slow; tests create hundreds of users. Production hashing is unchanged.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def hospital(db: None) -> Institution:
     return InstitutionFactory(name="St Mary's Hospital", code="stm")

@@ -19,7 +19,8 @@ class AuditContext:
     actor_label: str = ""
 
 
-_current: ContextVar[AuditContext] = ContextVar("audit_context", default=AuditContext())
+# AuditContext is frozen, so sharing one default instance is safe.
+_current: ContextVar[AuditContext] = ContextVar("audit_context", default=AuditContext())  # noqa: B039
 
 
 def current_context() -> AuditContext:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
+from django.utils.ipv6 import clean_ipv6_address
 
 from cases.audit.chain import GENESIS_HASH, compute_hash
 from cases.audit.context import current_context
@@ -51,6 +54,21 @@ def changed_values(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[
     return {key: before.get(key) for key in keys}, {key: after[key] for key in keys}
 
 
+def _stored_ip(value: str | None) -> str | None:
+    """The client address as the database gives it back (IPv6 compressed), or None if malformed.
+
+    The hash is computed before the insert; hashing the raw header value would make an
+    uncompressed IPv6 address look like tampering to `verify_audit`.
+    """
+    if not value:
+        return None
+    try:
+        ipaddress.ip_address(value)
+        return clean_ipv6_address(value) if ":" in value else value
+    except (ValueError, ValidationError):
+        return None
+
+
 def _lock_chain() -> None:
     # Appends are serialised so that two writers never link to the same previous row.
     # SQLite serialises writers itself; on PostgreSQL a transaction-level advisory lock does it.
@@ -81,7 +99,7 @@ def record_event(
         event = AuditEvent(
             created_at=timezone.now(),
             actor=user,
-            actor_label=(user.email if user else "") or context.actor_label or "anonymous",
+            actor_label=((user.email if user else "") or context.actor_label or "anonymous")[:200],
             institution=institution,
             action=action,
             target_type=target_type,
@@ -90,7 +108,7 @@ def record_event(
             before=_json_ready(before or {}),
             after=_json_ready(after or {}),
             request_id=context.request_id,
-            ip_address=context.ip_address,
+            ip_address=_stored_ip(context.ip_address),
             user_agent=context.user_agent[:300],
             source=context.source,
             previous_hash=previous or GENESIS_HASH,

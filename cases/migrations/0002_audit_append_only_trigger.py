@@ -2,7 +2,7 @@
 
 The model and its queryset already refuse; this also stops raw SQL, other clients and bugs. It is no
 defence against the table's owner, who can disable the trigger: in production run the application
-with a role that is not the owner and has only SELECT and INSERT on this table (docs/deployment).
+with a role that is not the owner and has only SELECT and INSERT on this table.
 
 TRUNCATE is left out on purpose: `manage.py flush` and Django's transactional tests truncate every
 table, and a trigger would make both fail; the application never truncates, and privileges cover it.

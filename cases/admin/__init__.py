@@ -1,0 +1,5 @@
+"""The supervisors' admin for clinical rows and the audit trail (see marrowfind/admin_site.py)."""
+
+from . import audit, clinical
+
+__all__ = ["audit", "clinical"]

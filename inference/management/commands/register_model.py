@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from cases.audit.context import audit_context
+from cases.models.audit import AuditSource
+from inference.engine.errors import ModelArtifactError
+from inference.registry import register_model
+
+
+class Command(BaseCommand):
+    help = "Verify a model artifact folder (model.json + weights sha256) and register it as a ModelVersion."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", help="The artifact folder (holds model.json).")
+        parser.add_argument("--activate", action="store_true", help="Make it the model new analyses use.")
+        parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with audit_context(source=AuditSource.COMMAND, actor_label="manage.py register_model"):
+            try:
+                version, created = register_model(options["path"], activate=options["activate"])
+            except ModelArtifactError as exc:
+                raise CommandError(str(exc)) from exc
+        result = {
+            "external_id": str(version.external_id),
+            "name": version.name,
+            "version": version.version,
+            "weights_sha256": version.weights_sha256,
+            "created": created,
+            "active": version.is_active,
+        }
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+            return
+        verb = "Registered" if created else "Already registered:"
+        self.stdout.write(f"{verb} {version} [{version.external_id}]")

@@ -1,0 +1,104 @@
+"""The model registry: which trained artifacts exist and which one the workers use.
+
+Reads and verifies `model.json` and the weights' sha256 without TensorFlow, so it runs in the web
+process. Registering the same weights twice is a no-op; a new version is a new row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import transaction
+
+from cases.audit import record_event, snapshot
+from cases.models.audit import AuditAction
+from inference.engine.artifact import read_model_info, verify_weights
+from inference.models import ModelVersion
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import User
+
+
+def _stored_path(folder: Path) -> str:
+    """Inside the project, keep the path relative so an installation can be moved."""
+    folder = folder.resolve()
+    try:
+        return folder.relative_to(Path(settings.BASE_DIR).resolve()).as_posix()
+    except ValueError:
+        return folder.as_posix()
+
+
+def artifact_path(version: ModelVersion) -> Path:
+    path = Path(version.path)
+    return path if path.is_absolute() else Path(settings.BASE_DIR) / path
+
+
+def register_model(
+    folder: str | Path, *, activate: bool = False, actor: User | AnonymousUser | None = None
+) -> tuple[ModelVersion, bool]:
+    """Verify an artifact folder and record it; returns (version, created)."""
+    folder = Path(folder)
+    info = read_model_info(folder)
+    verify_weights(folder, info)
+    sha = str(info["weights"]["sha256"])
+    with transaction.atomic():
+        version = ModelVersion.objects.filter(weights_sha256=sha).first()
+        created = version is None
+        if version is None:
+            version = ModelVersion.objects.create(
+                name=str(info.get("name") or folder.name),
+                version=str(info.get("version") or info.get("created_at") or sha[:12])[:40],
+                backbone=str(info.get("backbone") or info["architecture"].get("backbone", "")),
+                weights_sha256=sha,
+                classes=list(info["classes"]),
+                preprocessing=dict(info.get("preprocessing") or {}),
+                metrics=dict(info.get("metrics") or {}),
+                manifest=info,
+                path=_stored_path(folder),
+            )
+            record_event(actor=actor, action=AuditAction.CREATE, target=version, after=snapshot(version))
+        if activate and not version.is_active:
+            activate_model(version, actor=actor)
+    return version, created
+
+
+def activate_model(version: ModelVersion, *, actor: User | AnonymousUser | None = None) -> ModelVersion:
+    """Make `version` the one new analyses use; earlier analyses keep pointing at theirs."""
+    verify_weights(artifact_path(version))
+    with transaction.atomic():
+        previous = (
+            ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=version.pk).first()
+        )
+        if previous is not None:
+            previous.is_active = False
+            previous.save(update_fields=["is_active", "updated_at"])
+        version.is_active = True
+        version.save(update_fields=["is_active", "updated_at"])
+        record_event(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            target=version,
+            before={"active_version": str(previous.external_id) if previous else None},
+            after={"active_version": str(version.external_id)},
+        )
+    return version
+
+
+def active_model() -> ModelVersion | None:
+    return ModelVersion.objects.filter(is_active=True).first()
+
+
+def ensure_default_model() -> ModelVersion | None:
+    """On first run, register and activate the shipped model; later runs change nothing."""
+    existing = active_model()
+    if existing is not None:
+        return existing
+    folder = Path(settings.DEFAULT_MODEL_DIR)
+    if not (folder / "model.json").is_file():
+        return None
+    version, _ = register_model(folder, activate=True)
+    return version

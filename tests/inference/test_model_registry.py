@@ -1,0 +1,89 @@
+"""Registering artifacts: verified by sha256, idempotent, one active version, audited."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from cases.models import AuditEvent
+from inference.engine.errors import ModelArtifactError
+from inference.models import ModelVersion
+from inference.registry import activate_model, ensure_default_model, register_model
+
+
+def make_artifact(folder: Path, payload: bytes = b"weights-v1", name: str = "tiny") -> Path:
+    """An artifact folder as the engine writes it (the registry never loads the weights)."""
+    folder.mkdir(parents=True)
+    (folder / "weights.npz").write_bytes(payload)
+    info = {
+        "format_version": 1,
+        "name": name,
+        "backbone": "mobilenet",
+        "architecture": {"backbone": "mobilenet"},
+        "classes": ["benign", "early_pre_b", "pre_b", "pro_b"],
+        "preprocessing": {"clahe": {"clip_limit": 2.0}},
+        "metrics": {"val": {"accuracy": 0.99}},
+        "weights": {"file": "weights.npz", "sha256": hashlib.sha256(payload).hexdigest()},
+        "created_at": "2026-11-25T10:00:00+00:00",
+    }
+    (folder / "model.json").write_text(json.dumps(info))
+    return folder
+
+
+@pytest.mark.django_db
+def test_register_is_verified_and_idempotent(tmp_path: Path) -> None:
+    folder = make_artifact(tmp_path / "m1")
+    version, created = register_model(folder)
+    again, created_again = register_model(folder)
+    assert created and not created_again
+    assert again.pk == version.pk
+    assert version.weights_sha256 == hashlib.sha256(b"weights-v1").hexdigest()
+    assert version.classes == ["benign", "early_pre_b", "pre_b", "pro_b"]
+    assert AuditEvent.objects.filter(action="create", target_id=str(version.external_id)).count() == 1
+
+
+@pytest.mark.django_db
+def test_changed_weights_are_refused(tmp_path: Path) -> None:
+    folder = make_artifact(tmp_path / "m1")
+    (folder / "weights.npz").write_bytes(b"tampered")
+    with pytest.raises(ModelArtifactError, match="changed or corrupted"):
+        register_model(folder)
+    assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.django_db
+def test_only_one_version_is_active(tmp_path: Path) -> None:
+    first, _ = register_model(make_artifact(tmp_path / "a", b"one"), activate=True)
+    second, _ = register_model(make_artifact(tmp_path / "b", b"two", name="tiny2"), activate=True)
+    first.refresh_from_db()
+    assert (first.is_active, second.is_active) == (False, True)
+    activate_model(first)
+    assert list(ModelVersion.objects.filter(is_active=True)) == [first]
+
+
+@pytest.mark.django_db
+def test_default_model_is_registered_on_first_run_only(tmp_path: Path, settings: object) -> None:
+    settings.DEFAULT_MODEL_DIR = make_artifact(tmp_path / "default")  # type: ignore[attr-defined]
+    version = ensure_default_model()
+    assert version is not None and version.is_active
+    assert ensure_default_model() == version
+    assert ModelVersion.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = make_artifact(tmp_path / "cmd")
+    call_command("register_model", str(folder), "--json")
+    result = json.loads(capsys.readouterr().out)
+    assert result["created"] is True and result["active"] is False
+    call_command("activate_model", result["weights_sha256"][:12])
+    assert ModelVersion.objects.get().is_active
+    with pytest.raises(CommandError, match="No single registered model"):
+        call_command("activate_model", "nope")
+    (folder / "model.json").write_text("{not json")
+    with pytest.raises(CommandError, match="not valid JSON"):
+        call_command("register_model", str(folder))
