@@ -22,7 +22,7 @@ from accounts.permissions import Action
 from cases.audit import record_event, snapshot
 from cases.audit.service import changed_values
 from cases.models.audit import AuditAction
-from marrowfind.admin_site import ScopedAdmin, may_use_admin, membership_scope
+from marrowfind.admin_site.site import ScopedAdmin, may_use_admin, membership_scope
 
 # Never the password hash, which `snapshot` would otherwise include.
 USER_AUDIT_FIELDS = ["email", "full_name", "is_active", "is_staff", "is_superuser"]
@@ -97,10 +97,13 @@ def _manages_user(request: HttpRequest, user: User) -> bool:
     if user.is_superuser:
         return False
     memberships = user.memberships.all()
-    return memberships.exists() and not memberships.exclude(institution__in=membership_scope(request.user)).exists()
+    return (
+        memberships.exists()
+        and not memberships.exclude(institution__in=membership_scope(request.user)).exists()
+    )
 
 
-class StaffCreationForm(auth_forms.BaseUserCreationForm):  # type: ignore[type-arg]
+class StaffCreationForm(auth_forms.BaseUserCreationForm):
     institution = forms.ModelChoiceField(queryset=Institution.objects.none())
     role = forms.ChoiceField(choices=Role.choices)
     institution_queryset: QuerySet[Institution] = Institution.objects.none()
@@ -122,21 +125,21 @@ class StaffCreationForm(auth_forms.BaseUserCreationForm):  # type: ignore[type-a
         return email
 
 
-class StaffChangeForm(auth_forms.UserChangeForm):  # type: ignore[type-arg]
+class StaffChangeForm(auth_forms.UserChangeForm):
     class Meta:
         model = User
         fields = ("email", "full_name", "is_active", "is_staff", "is_superuser")
 
 
 @admin.register(User)
-class UserAdmin(auth_admin.UserAdmin):  # type: ignore[type-arg]
+class UserAdmin(auth_admin.UserAdmin):
     form = StaffChangeForm
     add_form = StaffCreationForm
     list_display = ["email", "full_name", "is_active", "last_login"]
     list_filter = ["is_active"]
     search_fields = ["email", "full_name"]
     ordering = ["email"]
-    filter_horizontal: list[str] = []
+    filter_horizontal = ()
     readonly_fields = ["last_login", "date_joined"]
     fieldsets = ((None, {"fields": ["email", "password", "full_name"]}),)
     add_fieldsets = (
@@ -203,7 +206,9 @@ class UserAdmin(auth_admin.UserAdmin):  # type: ignore[type-arg]
         _audit_save(request, obj, before, None, USER_AUDIT_FIELDS)
         if not change:
             institution = form.cleaned_data["institution"]
-            membership = Membership.objects.create(user=obj, institution=institution, role=form.cleaned_data["role"])
+            membership = Membership.objects.create(
+                user=obj, institution=institution, role=form.cleaned_data["role"]
+            )
             _audit_save(request, membership, None, institution)
 
     def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:

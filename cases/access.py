@@ -41,7 +41,7 @@ def _fetch(
         row = visible.get(external_id=_parse(external_id))
     except queryset.model.DoesNotExist:  # type: ignore[attr-defined]
         raise Http404("No such record.") from None
-    institution = row if institution_path == "pk" else _follow(row, institution_path)
+    institution: Any = _follow(row, institution_path)
     if not can(user, action, institution):
         raise PermissionDenied("Your role does not allow this.")
     return row

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth.models import AnonymousUser
 
 from accounts.models import Role, User
 from accounts.permissions import Action, institutions_allowing
@@ -15,7 +16,7 @@ class _InstitutionChoiceMixin(forms.Form):
 
     institution_action: str = ""
 
-    def _limit_institutions(self, user: User) -> None:
+    def _limit_institutions(self, user: User | AnonymousUser) -> None:
         field = self.fields["institution"]
         queryset = institutions_allowing(user, self.institution_action)
         field.queryset = queryset  # type: ignore[attr-defined]
@@ -32,7 +33,7 @@ class PatientForm(_InstitutionChoiceMixin, forms.ModelForm):
         fields = ["institution", "medical_record_number", "given_name", "family_name", "date_of_birth", "sex"]
         widgets = {"date_of_birth": forms.DateInput(attrs={"type": "date"})}
 
-    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User | AnonymousUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limit_institutions(user)
 
@@ -60,7 +61,7 @@ class CaseForm(forms.ModelForm):
         fields = ["patient", "accession_number", "specimen_type", "assigned_pathologist", "clinical_notes"]
         widgets = {"clinical_notes": forms.Textarea(attrs={"rows": 4})}
 
-    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User | AnonymousUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         allowed = institutions_allowing(user, Action.CREATE_CASE)
         self.fields["patient"].queryset = patients_for(user).filter(  # type: ignore[attr-defined]

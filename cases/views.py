@@ -30,7 +30,7 @@ class StaffPageMixin(LoginRequiredMixin):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.user.is_authenticated and not has_web_access(request.user):
             raise PermissionDenied("This account has no access to the web pages.")
-        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        return super().dispatch(request, *args, **kwargs)
 
 
 def _form_errors_from(exc: ValidationError, form: Any) -> None:
@@ -199,7 +199,7 @@ class ImageUploadView(StaffPageMixin, View):
         slide = access.get_slide_for_user(request.user, external_id, Action.UPLOAD_IMAGE)
         form = ImageUploadForm(request.POST, request.FILES)
         if not form.is_valid():
-            messages.error(request, " ".join(form.errors.get("images", ["Choose at least one image."])))
+            messages.error(request, " ".join(str(error) for error in form.errors.get("images", [])))
             return redirect("cases:case_detail", slide.case.external_id)
         stored = 0
         # Each file stands alone: a refused file never blocks or half-stores the others.

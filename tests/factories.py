@@ -13,7 +13,7 @@ from cases.models import Case, Patient, Slide, SpecimenType, Stain
 TEST_PASSWORD = "correct-horse-battery-staple"
 
 
-class InstitutionFactory(factory.django.DjangoModelFactory):
+class InstitutionFactory(factory.django.DjangoModelFactory[Institution]):
     class Meta:
         model = Institution
 
@@ -21,7 +21,7 @@ class InstitutionFactory(factory.django.DjangoModelFactory):
     code = factory.Sequence(lambda n: f"h{n}")
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -31,12 +31,13 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", TEST_PASSWORD)
 
     @factory.post_generation
-    def _save(self, create: bool, extracted: object, **kwargs: object) -> None:
+    def _save(obj: User, create: bool, extracted: object, **kwargs: object) -> None:  # noqa: N805
+        # The password is set after creation; save it (factory_boy no longer saves post-generation).
         if create:
-            self.save()
+            obj.save()
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class MembershipFactory(factory.django.DjangoModelFactory[Membership]):
     class Meta:
         model = Membership
 
@@ -45,7 +46,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Role.TECHNICIAN
 
 
-class PatientFactory(factory.django.DjangoModelFactory):
+class PatientFactory(factory.django.DjangoModelFactory[Patient]):
     class Meta:
         model = Patient
 
@@ -56,7 +57,7 @@ class PatientFactory(factory.django.DjangoModelFactory):
     date_of_birth = dt.date(1980, 5, 17)
 
 
-class CaseFactory(factory.django.DjangoModelFactory):
+class CaseFactory(factory.django.DjangoModelFactory[Case]):
     class Meta:
         model = Case
 
@@ -66,7 +67,7 @@ class CaseFactory(factory.django.DjangoModelFactory):
     specimen_type = SpecimenType.BONE_MARROW
 
 
-class SlideFactory(factory.django.DjangoModelFactory):
+class SlideFactory(factory.django.DjangoModelFactory[Slide]):
     class Meta:
         model = Slide
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -91,7 +91,7 @@ def upload_slide_image(actor: User | AnonymousUser, slide: Slide, uploaded: Uplo
         size_bytes=len(data),
         width=info.width,
         height=info.height,
-        uploaded_by=actor,
+        uploaded_by=cast("User", actor),  # require() above admits members only
     )
     image.file.save(original_name, ContentFile(data), save=False)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -66,8 +67,8 @@ def test_only_one_version_is_active(tmp_path: Path) -> None:
 
 
 @pytest.mark.django_db
-def test_default_model_is_registered_on_first_run_only(tmp_path: Path, settings: object) -> None:
-    settings.DEFAULT_MODEL_DIR = make_artifact(tmp_path / "default")  # type: ignore[attr-defined]
+def test_default_model_is_registered_on_first_run_only(tmp_path: Path, settings: Any) -> None:
+    settings.DEFAULT_MODEL_DIR = make_artifact(tmp_path / "default")
     version = ensure_default_model()
     assert version is not None and version.is_active
     assert ensure_default_model() == version

@@ -15,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "external_id": str(v.external_id),
                 "name": v.name,
