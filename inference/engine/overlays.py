@@ -16,7 +16,9 @@ NUCLEATED_CELL_COLOUR = (0, 255, 0)
 NUCLEUS_COLOUR = (255, 255, 0)
 
 
-def segmentation_overlay(rgb: np.ndarray, result: SegmentationResult, *, label_ids: bool = True) -> np.ndarray:
+def segmentation_overlay(
+    rgb: np.ndarray, result: SegmentationResult, *, label_ids: bool = True
+) -> np.ndarray:
     """RGB uint8 copy of `rgb` with every cell's boundary and each nucleated cell's id."""
     if rgb.shape[:2] != result.labels.shape:
         raise ValueError("The image and the segmentation have different sizes.")
@@ -32,5 +34,7 @@ def segmentation_overlay(rgb: np.ndarray, result: SegmentationResult, *, label_i
         for cell in result.nucleated_cells:
             x, y = (round(cell.centroid[0]), round(cell.centroid[1]))
             cv2.putText(out, str(cell.id), (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 2, cv2.LINE_AA)
-            cv2.putText(out, str(cell.id), (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+            cv2.putText(
+                out, str(cell.id), (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA
+            )
     return out

@@ -24,8 +24,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy import ndimage as ndi
-from skimage.feature import peak_local_max
 from skimage.filters import threshold_otsu
 from skimage.segmentation import watershed
 
@@ -46,16 +44,21 @@ class SegmentationParams:
     # Purple score threshold: Otsu on the foreground, clipped to this range (CIELAB units).
     nucleus_threshold_min: float = 15.0
     nucleus_threshold_max: float = 40.0
+    # Least colour difference (CIELAB) from the background that can be a cell.
+    min_foreground_contrast: float = 6.0
     # Lobes of one nucleus (neutrophils) closer than this are one nucleus.
     nucleus_merge_radius: float = 0.35
     # Smallest nucleus; platelets (about 0.05-0.15 of a red cell's area) stay below it.
-    min_nucleus_area: float = 0.3
+    min_nucleus_area: float = 0.45
     # A nucleus is split into several cells only at distance peaks this deep and this far apart.
-    nucleus_split_depth: float = 0.75
+    nucleus_split_depth: float = 0.9
     nucleus_split_distance: float = 1.0
+    nucleus_split_min_area: float = 1.6
     # Red-cell markers: distance-transform peaks at least this far apart and this deep.
     marker_min_distance: float = 0.7
     marker_min_depth: float = 0.35
+    # Red-cell markers this close to a nucleus are dropped (they would sit in the white cell's cytoplasm).
+    marker_nucleus_clearance: float = 0.3
     # Pale centres of red cells are holes in the mask; holes up to this area are filled.
     max_hole_area: float = 1.0
     # A red-cell region smaller than this (a fragment, a cell mostly outside the field) is not counted.
@@ -123,8 +126,38 @@ def _disk(radius: float) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1, 2 * size + 1))
 
 
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Holes filled: background not reachable from the image border (flood fill; scipy's is slower)."""
+    padded = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), dtype=np.uint8)
+    padded[1:-1, 1:-1] = mask.astype(np.uint8)
+    flood_mask = np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), dtype=np.uint8)
+    cv2.floodFill(padded, flood_mask, (0, 0), 2)
+    return padded[1:-1, 1:-1] != 2
+
+
+def _local_maxima(
+    image: np.ndarray, radius: float, threshold: float, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """(row, col) of the maxima of `image` within a disc of `radius`, one per plateau, above `threshold`."""
+    peaks = (image >= cv2.dilate(image, _disk(radius))) & (image >= threshold)
+    if mask is not None:
+        peaks &= mask
+    n, comp, _, centroids = cv2.connectedComponentsWithStats(peaks.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return np.zeros((0, 2), dtype=np.int64)
+    # One point per plateau: the plateau pixel nearest its centroid.
+    ys, xs = np.nonzero(comp)
+    ids = comp[ys, xs]
+    gaps = (xs - centroids[ids, 0]) ** 2 + (ys - centroids[ids, 1]) ** 2
+    order = np.lexsort((gaps, ids))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = ids[order][1:] != ids[order][:-1]
+    chosen = order[first]
+    return np.stack([ys[chosen], xs[chosen]], axis=1).astype(np.int64)
+
+
 def _fill_small_holes(mask: np.ndarray, max_area: float) -> np.ndarray:
-    holes = ndi.binary_fill_holes(mask) & ~mask
+    holes = _fill_holes(mask) & ~mask
     if not holes.any():
         return mask
     n, hole_labels, stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
@@ -146,33 +179,33 @@ def _masks(rgb: np.ndarray, params: SegmentationParams) -> tuple[np.ndarray, np.
     t_nuc = _otsu(purple[distance > 8.0], params.nucleus_threshold_min)
     t_nuc = min(max(t_nuc, params.nucleus_threshold_min), params.nucleus_threshold_max)
     nucleus = purple > t_nuc
-    t_fg = _otsu(distance[~nucleus], 10.0)
+    # A floor on the threshold keeps camera noise on empty glass from becoming cells.
+    t_fg = max(_otsu(distance[~nucleus], params.min_foreground_contrast), params.min_foreground_contrast)
     foreground = (distance > t_fg) | nucleus
     return nucleus, foreground
 
 
 def _disc_radii(mask: np.ndarray, exclude: np.ndarray) -> np.ndarray:
-    """Radii of the largest discs packed in `mask`: distance peaks not inside a bigger accepted disc.
+    """Radii of the discs that pack `mask`: distance peaks that do not lie inside a deeper peak's disc.
 
     The criterion is scale-free (each peak is judged by its own radius), so a clump of touching cells
     yields one disc per cell without knowing the cell size beforehand.
     """
     dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
-    peaks = peak_local_max(dist, min_distance=2, threshold_abs=2.0, exclude_border=False)
+    peaks = _local_maxima(dist, 1, 2.0)
     if len(peaks) == 0:
         return np.zeros(0)
     peaks = peaks[~exclude[tuple(peaks.T)]]
     values = dist[tuple(peaks.T)]
-    order = np.argsort(-values)
-    points, values = peaks[order].astype(np.float64), values[order]
-    accepted: list[int] = []
-    for index in range(len(values)):
-        if accepted:
-            gaps = np.hypot(*(points[accepted] - points[index]).T)
-            if np.any(gaps < 0.9 * values[accepted]):
-                continue
-        accepted.append(index)
-    return values[accepted].astype(np.float64)
+    points = peaks.astype(np.float32)
+    # A peak inside a deeper peak's disc (with a 10% margin) is part of that cell, not a cell of its own.
+    inside = np.zeros(len(values), dtype=bool)
+    for start in range(0, len(values), 512):
+        block = points[start : start + 512]
+        gaps = np.hypot(block[:, None, 0] - points[None, :, 0], block[:, None, 1] - points[None, :, 1])
+        deeper = values[None, :] > values[start : start + 512, None]
+        inside[start : start + 512] = np.any(deeper & (gaps < 0.9 * values[None, :]), axis=1)
+    return values[~inside].astype(np.float64)
 
 
 def estimate_cell_radius(foreground: np.ndarray, nucleus: np.ndarray) -> float:
@@ -189,7 +222,7 @@ def estimate_cell_radius(foreground: np.ndarray, nucleus: np.ndarray) -> float:
     fg = cv2.resize(foreground.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
     nuc = cv2.resize(nucleus.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
     exclude = cv2.dilate(nuc, _disk(2)).astype(bool)
-    mask = cv2.morphologyEx(ndi.binary_fill_holes(fg).astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
+    mask = cv2.morphologyEx(_fill_holes(fg).astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
     radii = _disc_radii(mask, exclude)
     if radii.size == 0:
         return max(height, width) / 20.0
@@ -200,38 +233,48 @@ def estimate_cell_radius(foreground: np.ndarray, nucleus: np.ndarray) -> float:
 
 def _split_nuclei(nucleus: np.ndarray, r: float, params: SegmentationParams) -> np.ndarray:
     """Label nuclei: merge lobes, drop platelets, split touching nuclei of neighbouring cells."""
-    merged = cv2.morphologyEx(nucleus.astype(np.uint8), cv2.MORPH_CLOSE, _disk(params.nucleus_merge_radius * r))
+    merged = cv2.morphologyEx(
+        nucleus.astype(np.uint8), cv2.MORPH_CLOSE, _disk(params.nucleus_merge_radius * r)
+    )
     merged = cv2.morphologyEx(merged, cv2.MORPH_OPEN, _disk(0.1 * r)).astype(bool)
-    merged = ndi.binary_fill_holes(merged)
+    merged = _fill_holes(merged)
     merged = _remove_small(merged, params.min_nucleus_area * math.pi * r * r)
     n, comp = cv2.connectedComponents(merged.astype(np.uint8), connectivity=8)
     if n <= 1:
         return np.zeros(nucleus.shape, dtype=np.int32)
     dist = cv2.distanceTransform(merged.astype(np.uint8), cv2.DIST_L2, 5)
-    peaks = peak_local_max(
-        dist,
-        min_distance=max(1, round(params.nucleus_split_distance * r)),
-        threshold_abs=params.nucleus_split_depth * r,
-        labels=comp,
-        exclude_border=False,
-    )
-    markers = np.zeros(nucleus.shape, dtype=np.int32)
+    peaks = _local_maxima(dist, params.nucleus_split_distance * r, params.nucleus_split_depth * r, merged)
     per_component = np.bincount(comp[tuple(peaks.T)], minlength=n) if len(peaks) else np.zeros(n, int)
+    markers = np.zeros(nucleus.shape, dtype=np.int32)
+    for index, (y, x) in enumerate(peaks):
+        if per_component[comp[y, x]] > 1:
+            markers[y, x] = index + 1
+    split = None
+    if markers.any():
+        split = watershed(-dist, markers, mask=(comp > 0) & (per_component[comp] > 1))
+    # Keep a split only when every part is nucleus-sized: the lobes of a neutrophil are each smaller.
+    min_part = params.nucleus_split_min_area * math.pi * r * r
+    nuclei = np.zeros(nucleus.shape, dtype=np.int32)
     next_id = 1
     for comp_id in range(1, n):
-        if per_component[comp_id] <= 1:
-            markers[comp == comp_id] = next_id
-            next_id += 1
-    for y, x in peaks:
-        if per_component[comp[y, x]] > 1:
-            markers[y, x] = next_id
-            next_id += 1
-    if next_id - 1 == n - 1:
-        return markers
-    return watershed(-dist, markers, mask=merged).astype(np.int32)
+        inside = comp == comp_id
+        if split is not None and per_component[comp_id] > 1:
+            parts = np.unique(split[inside])
+            parts = parts[parts > 0]
+            areas = [int(np.count_nonzero(split[inside] == part)) for part in parts]
+            if len(parts) > 1 and min(areas) >= min_part:
+                for part in parts:
+                    nuclei[inside & (split == part)] = next_id
+                    next_id += 1
+                continue
+        nuclei[inside] = next_id
+        next_id += 1
+    return nuclei
 
 
-def _segment_work(rgb: np.ndarray, r: float, nucleus: np.ndarray, foreground: np.ndarray, params: SegmentationParams) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _segment_work(
+    rgb: np.ndarray, r: float, nucleus: np.ndarray, foreground: np.ndarray, params: SegmentationParams
+) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Segment at the working scale; returns (labels, nucleus labels, n_nucleated, n_red)."""
     cell_area = math.pi * r * r
     nuclei = _split_nuclei(nucleus, r, params)
@@ -245,20 +288,17 @@ def _segment_work(rgb: np.ndarray, r: float, nucleus: np.ndarray, foreground: np
     dist = cv2.distanceTransform(fg.astype(np.uint8), cv2.DIST_L2, 5)
     dist = cv2.GaussianBlur(dist, (0, 0), max(0.5, 0.1 * r))
     # Red-cell markers come from the foreground outside nucleated cells' reach.
-    near_nucleus = cv2.dilate((nuclei > 0).astype(np.uint8), _disk(0.5 * r)).astype(bool)
-    peaks = peak_local_max(
-        dist,
-        min_distance=max(1, round(params.marker_min_distance * r)),
-        threshold_abs=params.marker_min_depth * r,
-        labels=fg.astype(np.int32),
-        exclude_border=False,
+    near_nucleus = cv2.dilate(
+        (nuclei > 0).astype(np.uint8), _disk(params.marker_nucleus_clearance * r)
+    ).astype(bool)
+    peaks = _local_maxima(
+        dist, params.marker_min_distance * r, params.marker_min_depth * r, fg & ~near_nucleus
     )
     markers = nuclei.copy()
     next_id = n_nucleated + 1
     for y, x in peaks:
-        if not near_nucleus[y, x]:
-            markers[y, x] = next_id
-            next_id += 1
+        markers[y, x] = next_id
+        next_id += 1
     labels = watershed(-dist, markers, mask=fg).astype(np.int32)
 
     # Renumber red cells, dropping fragments too small to be a cell.
@@ -283,7 +323,9 @@ def segment_cells(
         raise ImageError("Segmentation needs an RGB uint8 image of shape (H, W, 3).")
     height, width = rgb.shape[:2]
     if min(height, width) < _MIN_SIDE:
-        raise ImageError(f"The image is {width}x{height}; segmentation needs at least {_MIN_SIDE} pixels a side.")
+        raise ImageError(
+            f"The image is {width}x{height}; segmentation needs at least {_MIN_SIDE} pixels a side."
+        )
 
     smoothed = cv2.GaussianBlur(rgb, (0, 0), 1.0)
     nucleus, foreground = _masks(smoothed, params)

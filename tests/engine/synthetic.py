@@ -1,0 +1,101 @@
+"""Generated smear-like fields with known cells: pink red cells with a pale centre, purple nucleated
+cells (violet nucleus in lilac cytoplasm) and small violet platelets, on light glass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+BACKGROUND = (226, 228, 218)
+RED_CELL = (196, 140, 142)
+RED_CELL_CENTRE = (214, 178, 176)
+CYTOPLASM = (196, 178, 214)
+NUCLEUS = (112, 88, 196)
+PLATELET = (150, 120, 200)
+
+
+@dataclass
+class Field:
+    rgb: np.ndarray
+    n_red: int
+    n_nucleated: int
+    n_platelets: int
+    red_radius: int
+    nucleated_centres: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _disc(image: np.ndarray, centre: tuple[int, int], radius: float, colour: tuple[int, int, int]) -> None:
+    cv2.circle(image, centre, round(radius), colour, thickness=-1, lineType=cv2.LINE_AA)
+
+
+def _finish(image: np.ndarray, seed: int, radius: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    blurred = cv2.GaussianBlur(image, (0, 0), max(0.6, radius / 16))
+    noisy = blurred.astype(np.float32) + rng.normal(0.0, 3.0, size=image.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def draw_red_cell(image: np.ndarray, centre: tuple[int, int], radius: int) -> None:
+    _disc(image, centre, radius, RED_CELL)
+    _disc(image, centre, radius * 0.4, RED_CELL_CENTRE)
+
+
+def draw_nucleated_cell(image: np.ndarray, centre: tuple[int, int], radius: int) -> None:
+    _disc(image, centre, radius * 1.6, CYTOPLASM)
+    _disc(image, centre, radius * 1.05, NUCLEUS)
+
+
+def touching_field(radius: int = 12, seed: int = 0) -> Field:
+    """Ten red cells (four touching pairs overlapping by about a quarter of their diameter, two
+    single), two nucleated cells and three platelets; the scene scales with `radius`."""
+    r = radius
+    width, height = 26 * r, 18 * r
+    image = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
+    # Centre distance 1.5 r: the discs overlap by a quarter of a diameter.
+    pair_step = round(1.5 * r)
+    red_centres: list[tuple[int, int]] = []
+    for col, row in ((3, 3), (3, 8), (3, 13), (11, 14)):
+        x, y = col * r, row * r
+        red_centres += [(x, y), (x + pair_step, y)]
+    red_centres += [(17 * r, 15 * r), (22 * r, 15 * r)]
+    for centre in red_centres:
+        draw_red_cell(image, centre, r)
+    nucleated_centres = [(12 * r, 5 * r), (20 * r, 6 * r)]
+    for centre in nucleated_centres:
+        draw_nucleated_cell(image, centre, r)
+    platelets = [(8 * r, 11 * r), (16 * r, 10 * r), (24 * r, 11 * r)]
+    for centre in platelets:
+        _disc(image, centre, max(1.5, 0.28 * r), PLATELET)
+    return Field(
+        rgb=_finish(image, seed, r),
+        n_red=len(red_centres),
+        n_nucleated=len(nucleated_centres),
+        n_platelets=len(platelets),
+        red_radius=r,
+        nucleated_centres=nucleated_centres,
+    )
+
+
+def touching_nucleated_pair(radius: int = 10, seed: int = 0) -> Field:
+    """Two nucleated cells whose cytoplasm and nuclei touch (large blasts side by side), plus red cells."""
+    r = radius
+    width, height = 20 * r, 12 * r
+    image = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
+    red_centres = [(3 * r, 3 * r), (3 * r, 9 * r), (17 * r, 3 * r), (17 * r, 9 * r)]
+    for centre in red_centres:
+        draw_red_cell(image, centre, r)
+    left, right = (8 * r, 6 * r), (8 * r + round(3.2 * r), 6 * r)
+    for centre in (left, right):
+        _disc(image, centre, r * 2.0, CYTOPLASM)
+    for centre in (left, right):
+        _disc(image, centre, r * 1.6, NUCLEUS)
+    return Field(
+        rgb=_finish(image, seed, r),
+        n_red=len(red_centres),
+        n_nucleated=2,
+        n_platelets=0,
+        red_radius=r,
+        nucleated_centres=[left, right],
+    )

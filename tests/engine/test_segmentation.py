@@ -1,0 +1,98 @@
+"""Segmentation counts cells on generated fields with known, touching cells."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from inference.engine.errors import ImageError
+from inference.engine.overlays import NUCLEATED_CELL_COLOUR, RED_CELL_COLOUR, segmentation_overlay
+from inference.engine.segmentation import SegmentationParams, segment_cells
+from tests.engine.synthetic import touching_field, touching_nucleated_pair
+
+
+@pytest.mark.parametrize("radius", [8, 12, 20])
+def test_counts_touching_cells_at_any_scale(radius: int) -> None:
+    field = touching_field(radius=radius, seed=radius)
+    result = segment_cells(field.rgb)
+    assert result.n_nucleated == field.n_nucleated
+    assert result.n_red == field.n_red
+    assert result.total_cells == field.n_red + field.n_nucleated
+
+
+def test_platelets_are_not_nucleated_cells() -> None:
+    field = touching_field(radius=12)
+    assert field.n_platelets > 0
+    assert segment_cells(field.rgb).n_nucleated == field.n_nucleated
+
+
+def test_estimates_the_red_cell_radius() -> None:
+    field = touching_field(radius=15)
+    assert segment_cells(field.rgb, measure=False).cell_radius_px == pytest.approx(15, rel=0.2)
+
+
+def test_touching_nucleated_cells_are_split() -> None:
+    field = touching_nucleated_pair(radius=10)
+    result = segment_cells(field.rgb)
+    assert result.n_nucleated == 2
+    assert result.n_red == field.n_red
+    centroids = sorted(cell.centroid for cell in result.nucleated_cells)
+    for (x, y), (true_x, true_y) in zip(centroids, sorted(field.nucleated_centres), strict=True):
+        assert abs(x - true_x) < 4
+        assert abs(y - true_y) < 4
+
+
+def test_nucleated_cells_come_first_in_the_label_image() -> None:
+    field = touching_field(radius=12)
+    result = segment_cells(field.rgb)
+    assert set(np.unique(result.labels)) == set(range(result.total_cells + 1))
+    for cell in result.nucleated_cells:
+        x, y = (round(v) for v in cell.centroid)
+        assert result.labels[y, x] == cell.id <= result.n_nucleated
+        assert result.nucleus_labels[y, x] == cell.id
+
+
+def test_result_is_json_ready() -> None:
+    result = segment_cells(touching_field(radius=10).rgb)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["nucleated_cells"] == 2
+    assert data["red_cells"] == 10
+    assert data["total_cells"] == 12
+    assert {"id", "centroid", "bbox", "area", "nc_ratio", "chromatin_entropy"} <= set(data["cells"][0])
+
+
+def test_a_fixed_radius_can_be_given() -> None:
+    field = touching_field(radius=12)
+    result = segment_cells(field.rgb, SegmentationParams(cell_radius_px=12.0), measure=False)
+    assert result.cell_radius_px == 12.0
+    assert (result.n_nucleated, result.n_red) == (field.n_nucleated, field.n_red)
+
+
+def test_empty_glass_has_no_cells() -> None:
+    rng = np.random.default_rng(0)
+    glass = np.clip(rng.normal(225, 3, size=(120, 160, 3)), 0, 255).astype(np.uint8)
+    result = segment_cells(glass)
+    assert result.n_nucleated == 0
+    assert result.n_red <= 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros((10, 10, 3), np.uint8), np.zeros((64, 64), np.uint8), np.zeros((64, 64, 3), np.float32)],
+)
+def test_refuses_unusable_arrays(bad: np.ndarray) -> None:
+    with pytest.raises(ImageError):
+        segment_cells(bad)
+
+
+def test_overlay_draws_red_and_nucleated_boundaries() -> None:
+    field = touching_field(radius=12)
+    result = segment_cells(field.rgb)
+    overlay = segmentation_overlay(field.rgb, result)
+    assert overlay.shape == field.rgb.shape
+    assert overlay.dtype == np.uint8
+    assert np.all(overlay == RED_CELL_COLOUR, axis=2).sum() > 100
+    assert np.all(overlay == NUCLEATED_CELL_COLOUR, axis=2).sum() > 50
+    assert not np.shares_memory(overlay, field.rgb)
