@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
@@ -42,6 +43,8 @@ class UserManager(BaseUserManager["User"]):
 
 class User(AbstractUser):
     username = None  # type: ignore[assignment]
+    # Users are not BaseModel rows (AbstractUser brings its own fields), but share its public id.
+    external_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     email = models.EmailField("e-mail address", unique=True)
     full_name = models.CharField(max_length=200, blank=True)
 

@@ -11,6 +11,13 @@ from cases.access import patients_for
 from cases.models import Case, Patient, Slide
 
 
+def _choose_by_external_id(form: forms.BaseForm) -> None:
+    """Choices are keyed by external id: integer primary keys never leave the server."""
+    for field in form.fields.values():
+        if isinstance(field, forms.ModelChoiceField):
+            field.to_field_name = "external_id"
+
+
 class _InstitutionChoiceMixin(forms.Form):
     """Users who belong to several institutions pick one; for everyone else it is implied."""
 
@@ -35,6 +42,7 @@ class PatientForm(_InstitutionChoiceMixin, forms.ModelForm):
 
     def __init__(self, *args: Any, user: User | AnonymousUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        _choose_by_external_id(self)
         self._limit_institutions(user)
 
     def clean(self) -> dict[str, Any]:
@@ -63,6 +71,7 @@ class CaseForm(forms.ModelForm):
 
     def __init__(self, *args: Any, user: User | AnonymousUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        _choose_by_external_id(self)
         allowed = institutions_allowing(user, Action.CREATE_CASE)
         self.fields["patient"].queryset = patients_for(user).filter(  # type: ignore[attr-defined]
             institution__in=allowed

@@ -25,11 +25,19 @@ from cases.transitions import TRANSITIONS, TransitionError, transition
 
 
 class StaffPageMixin(LoginRequiredMixin):
-    """Pages are for laboratory staff; integration accounts use the API only."""
+    """Pages are for laboratory staff; integration accounts use the API only.
+
+    `page_action`, where set, is the action the user must be allowed in at least one institution.
+    """
+
+    page_action: str = ""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if request.user.is_authenticated and not has_web_access(request.user):
-            raise PermissionDenied("This account has no access to the web pages.")
+        if request.user.is_authenticated:
+            if not has_web_access(request.user):
+                raise PermissionDenied("This account has no access to the web pages.")
+            if self.page_action and not institutions_allowing(request.user, self.page_action).exists():
+                raise PermissionDenied("Your role does not allow this.")
         return super().dispatch(request, *args, **kwargs)
 
 
@@ -100,6 +108,8 @@ class PatientListView(StaffPageMixin, ListView):
 
 
 class PatientCreateView(StaffPageMixin, View):
+    page_action = Action.CREATE_PATIENT
+
     def get(self, request: HttpRequest) -> HttpResponse:
         return render(request, "cases/patient_form.html", {"form": PatientForm(user=request.user)})
 
@@ -121,11 +131,17 @@ class PatientDetailView(StaffPageMixin, View):
     def get(self, request: HttpRequest, external_id: str) -> HttpResponse:
         patient = access.get_patient_for_user(request.user, external_id)
         access.log_view(request.user, patient)
-        cases = access.cases_for(request.user).filter(patient=patient)
-        return render(request, "cases/patient_detail.html", {"patient": patient, "cases": cases})
+        context = {
+            "patient": patient,
+            "cases": access.cases_for(request.user).filter(patient=patient),
+            "can_create_case": can(request.user, Action.CREATE_CASE, patient.institution),
+        }
+        return render(request, "cases/patient_detail.html", context)
 
 
 class CaseCreateView(StaffPageMixin, View):
+    page_action = Action.CREATE_CASE
+
     def get(self, request: HttpRequest) -> HttpResponse:
         initial = {}
         if patient_id := request.GET.get("patient"):
