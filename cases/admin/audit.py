@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import path, reverse
 from django.utils import timezone
 
@@ -22,7 +23,7 @@ from accounts.models import Institution, User
 from accounts.permissions import Action
 from cases.audit import record_event
 from cases.models.audit import AuditAction, AuditEvent
-from marrowfind.admin_site import ScopedAdmin
+from marrowfind.admin_site.site import ScopedAdmin
 
 CSV_COLUMNS = [
     "id",
@@ -114,7 +115,15 @@ class CaseFilter(admin.SimpleListFilter):
 class AuditEventAdmin(ScopedAdmin):
     view_action = Action.VIEW_AUDIT
     change_action = None
-    list_display = ["created_at", "actor_label", "action", "source", "target_type", "target_id", "institution"]
+    list_display = [
+        "created_at",
+        "actor_label",
+        "action",
+        "source",
+        "target_type",
+        "target_id",
+        "institution",
+    ]
     list_filter = [
         "action",
         "source",
@@ -129,7 +138,7 @@ class AuditEventAdmin(ScopedAdmin):
     actions = ["export_selected_csv"]
     change_list_template = "admin/cases/auditevent/change_list.html"
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return [*CSV_COLUMNS[1:4], "actor", *CSV_COLUMNS[4:]]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -151,12 +160,14 @@ class AuditEventAdmin(ScopedAdmin):
         )
         return [export, *super().get_urls()]
 
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         query = request.GET.urlencode()
         export_url = reverse("admin:cases_auditevent_export") + (f"?{query}" if query else "")
         return super().changelist_view(request, {**(extra_context or {}), "export_url": export_url})
 
-    def export_filtered_csv(self, request: HttpRequest) -> HttpResponse:
+    def export_filtered_csv(self, request: HttpRequest) -> HttpResponseBase:
         """The rows the change list shows with the same filters, search and date, all pages."""
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
@@ -166,10 +177,12 @@ class AuditEventAdmin(ScopedAdmin):
         return self._export(request, queryset, {"filters": filters})
 
     @admin.action(description="Export selected audit rows as CSV")
-    def export_selected_csv(self, request: HttpRequest, queryset: QuerySet[AuditEvent]) -> HttpResponse:
+    def export_selected_csv(self, request: HttpRequest, queryset: QuerySet[AuditEvent]) -> HttpResponseBase:
         return self._export(request, queryset, {"selected": True})
 
-    def _export(self, request: HttpRequest, queryset: QuerySet[AuditEvent], what: dict[str, Any]) -> HttpResponse:
+    def _export(
+        self, request: HttpRequest, queryset: QuerySet[AuditEvent], what: dict[str, Any]
+    ) -> HttpResponseBase:
         queryset = queryset.select_related("institution").order_by("id")
         count = queryset.count()
         # Written before the file is sent: an export that was asked for is on record even if the

@@ -23,11 +23,18 @@ from cases.models import Case, CaseTransition, Patient, Slide, SlideImage
 from cases.services.cases import EDITABLE_STATES, create_case, update_case
 from cases.services.patients import create_patient, update_patient
 from cases.services.slides import UPLOAD_STATES, create_slide
-from marrowfind.admin_site import ReadOnlyInline, ScopedAdmin
+from marrowfind.admin_site.site import ReadOnlyInline, ScopedAdmin
 
 
 def _changes(form: ModelForm[Any], exclude: set[str]) -> dict[str, Any]:
     return {name: form.cleaned_data[name] for name in form.changed_data if name not in exclude}
+
+
+def _adopt(obj: Any, created: Any) -> None:
+    """Make the admin's form instance the row the service created (the admin logs and redirects with it)."""
+    for field in created._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(created, field.attname))
+    obj._state.adding, obj._state.db = False, created._state.db
 
 
 def image_file_url(image: SlideImage) -> str | None:
@@ -56,7 +63,14 @@ def thumbnail(image: SlideImage, height: int = 64) -> str:
 class PatientAdmin(ScopedAdmin):
     view_action = Action.VIEW_PATIENT
     change_action = Action.CREATE_PATIENT
-    list_display = ["medical_record_number", "family_name", "given_name", "date_of_birth", "sex", "institution"]
+    list_display = [
+        "medical_record_number",
+        "family_name",
+        "given_name",
+        "date_of_birth",
+        "sex",
+        "institution",
+    ]
     list_filter = [("institution", admin.RelatedOnlyFieldListFilter), "sex"]
     search_fields = ["medical_record_number", "family_name", "given_name"]
     list_select_related = ["institution"]
@@ -67,7 +81,7 @@ class PatientAdmin(ScopedAdmin):
         # A patient never moves between institutions.
         return [*self.readonly_fields, "institution"] if obj is not None else list(self.readonly_fields)
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return [*self.fields, *(self.readonly_fields if obj is not None else [])]
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
@@ -84,13 +98,12 @@ class PatientAdmin(ScopedAdmin):
         else:
             fields = {name: value for name, value in form.cleaned_data.items() if name != "institution"}
             created = create_patient(request.user, form.cleaned_data["institution"], **fields)
-            obj.pk, obj.external_id = created.pk, created.external_id
+            _adopt(obj, created)
 
 
 class TransitionInline(ReadOnlyInline):
     model = CaseTransition
-    fields = ["created_at", "from_state", "to_state", "actor_label", "reason"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "from_state", "to_state", "actor_label", "reason")
     ordering = ["created_at", "id"]
     verbose_name = "state change"
     verbose_name_plural = "state history"
@@ -98,8 +111,7 @@ class TransitionInline(ReadOnlyInline):
 
 class SlideInline(ReadOnlyInline):
     model = Slide
-    fields = ["label", "stain", "collected_at", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("label", "stain", "collected_at", "created_at")
     show_change_link = True
 
 
@@ -107,7 +119,14 @@ class SlideInline(ReadOnlyInline):
 class CaseAdmin(ScopedAdmin):
     view_action = Action.VIEW_CASE
     change_action = Action.CREATE_CASE
-    list_display = ["accession_number", "patient", "specimen_type", "state", "assigned_pathologist", "created_at"]
+    list_display = [
+        "accession_number",
+        "patient",
+        "specimen_type",
+        "state",
+        "assigned_pathologist",
+        "created_at",
+    ]
     list_filter = ["state", "specimen_type", ("institution", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["accession_number", "patient__medical_record_number", "patient__family_name"]
     list_select_related = ["patient", "institution", "assigned_pathologist"]
@@ -117,7 +136,10 @@ class CaseAdmin(ScopedAdmin):
     info_fields = ["external_id", "institution", "state", "created_by", "created_at", "updated_at"]
     inlines = [TransitionInline, SlideInline]
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        return list(self.inlines) if obj is not None else []  # a new case has no history yet
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return [*self.fields, *(self.info_fields if obj is not None else [])]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -150,13 +172,19 @@ class CaseAdmin(ScopedAdmin):
         else:
             fields = {name: value for name, value in form.cleaned_data.items() if name != "patient"}
             created = create_case(request.user, form.cleaned_data["patient"], **fields)
-            obj.pk, obj.external_id = created.pk, created.external_id
+            _adopt(obj, created)
 
 
 class SlideImageInline(ReadOnlyInline):
     model = SlideImage
-    fields = ["preview", "original_filename", "width", "height", "uploaded_by", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "preview",
+        "original_filename",
+        "width",
+        "height",
+        "uploaded_by",
+        "created_at",
+    )
 
     @admin.display(description="image")
     def preview(self, image: SlideImage) -> str:
@@ -189,7 +217,7 @@ class SlideAdmin(ScopedAdmin):
     def save_model(self, request: HttpRequest, obj: Slide, form: ModelForm[Any], change: bool) -> None:
         fields = {name: value for name, value in form.cleaned_data.items() if name != "case"}
         created = create_slide(request.user, form.cleaned_data["case"], **fields)
-        obj.pk, obj.external_id = created.pk, created.external_id
+        _adopt(obj, created)
 
 
 @admin.register(SlideImage)
@@ -199,11 +227,20 @@ class SlideImageAdmin(ScopedAdmin):
     institution_path = "case__institution"
     view_action = Action.VIEW_CASE
     change_action = None
-    list_display = ["preview", "original_filename", "case", "slide", "width", "height", "uploaded_by", "created_at"]
+    list_display = [
+        "preview",
+        "original_filename",
+        "case",
+        "slide",
+        "width",
+        "height",
+        "uploaded_by",
+        "created_at",
+    ]
     list_select_related = ["case", "slide__case", "uploaded_by"]
     search_fields = ["original_filename", "sha256", "case__accession_number"]
     date_hierarchy = "created_at"
-    fields = [
+    fields = readonly_fields = (
         "large_preview",
         "external_id",
         "case",
@@ -216,8 +253,7 @@ class SlideImageAdmin(ScopedAdmin):
         "height",
         "uploaded_by",
         "created_at",
-    ]
-    readonly_fields = fields
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SlideImage]:
         return super().get_queryset(request).select_related("case", "slide__case", "uploaded_by")

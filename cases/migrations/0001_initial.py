@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
                 ('clinical_notes', models.TextField(blank=True)),
                 ('state', models.CharField(choices=[('draft', 'Draft'), ('submitted', 'Submitted'), ('analysing', 'Analysing'), ('awaiting_review', 'Awaiting review'), ('in_review', 'In review'), ('signed_out', 'Signed out'), ('amended', 'Amended'), ('cancelled', 'Cancelled')], default='draft', editable=False, max_length=20)),
                 ('assigned_pathologist', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='assigned_cases', to=settings.AUTH_USER_MODEL)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='created_cases', to=settings.AUTH_USER_MODEL)),
+                ('created_by', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='created_cases', to=settings.AUTH_USER_MODEL)),
                 ('institution', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cases', to='accounts.institution')),
             ],
             options={

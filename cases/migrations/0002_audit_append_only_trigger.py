@@ -26,7 +26,8 @@ def create_trigger(apps, schema_editor):
                 USING ERRCODE = 'insufficient_privilege';
         END;
         $$
-        """
+        """,
+        params=None,  # no placeholders: the % in RAISE is PL/pgSQL's, not the driver's
     )
     schema_editor.execute(
         f"CREATE TRIGGER {TRIGGER} BEFORE UPDATE OR DELETE ON {table} "

@@ -43,7 +43,12 @@ class Case(BaseModel):
         max_length=20, choices=CaseState.choices, default=CaseState.DRAFT, editable=False
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="created_cases"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="created_cases",
+        editable=False,
     )
 
     class Meta:

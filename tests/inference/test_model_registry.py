@@ -40,7 +40,8 @@ def test_register_is_verified_and_idempotent(tmp_path: Path) -> None:
     folder = make_artifact(tmp_path / "m1")
     version, created = register_model(folder)
     again, created_again = register_model(folder)
-    assert created and not created_again
+    assert created
+    assert not created_again
     assert again.pk == version.pk
     assert version.weights_sha256 == hashlib.sha256(b"weights-v1").hexdigest()
     assert version.classes == ["benign", "early_pre_b", "pre_b", "pro_b"]
@@ -70,7 +71,8 @@ def test_only_one_version_is_active(tmp_path: Path) -> None:
 def test_default_model_is_registered_on_first_run_only(tmp_path: Path, settings: Any) -> None:
     settings.DEFAULT_MODEL_DIR = make_artifact(tmp_path / "default")
     version = ensure_default_model()
-    assert version is not None and version.is_active
+    assert version is not None
+    assert version.is_active
     assert ensure_default_model() == version
     assert ModelVersion.objects.count() == 1
 
@@ -80,7 +82,8 @@ def test_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = make_artifact(tmp_path / "cmd")
     call_command("register_model", str(folder), "--json")
     result = json.loads(capsys.readouterr().out)
-    assert result["created"] is True and result["active"] is False
+    assert result["created"] is True
+    assert result["active"] is False
     call_command("activate_model", result["weights_sha256"][:12])
     assert ModelVersion.objects.get().is_active
     with pytest.raises(CommandError, match="No single registered model"):

@@ -22,6 +22,8 @@ class Command(BaseCommand):
         with audit_context(source=AuditSource.COMMAND, actor_label="manage.py bootstrap"):
             version = ensure_default_model()
         if version is None:
-            self.stdout.write(self.style.WARNING("No model is registered and none is shipped: analyses will wait."))
+            self.stdout.write(
+                self.style.WARNING("No model is registered and none is shipped: analyses will wait.")
+            )
         else:
             self.stdout.write(f"Active model: {version}")

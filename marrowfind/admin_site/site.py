@@ -1,8 +1,8 @@
 """The admin is the supervisors' tool: supervisors use it without being superusers, and see only the
 rows of the institutions they supervise. Superusers see every row.
 
-Installed by naming `marrowfind.admin_site.MarrowFindAdminConfig` instead of `django.contrib.admin`
-in INSTALLED_APPS, so `admin.site` and `@admin.register` are this site everywhere.
+Installed by naming `marrowfind.admin_site.apps.MarrowFindAdminConfig` instead of
+`django.contrib.admin` in INSTALLED_APPS, so `admin.site` and `@admin.register` are this site.
 
 Permissions come from the permission matrix (accounts.permissions), never from Django's per-model
 permissions: a supervisor's reach is "this action in these institutions", which Django's global
@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -84,10 +83,6 @@ class MarrowFindAdminSite(admin.AdminSite):
         return super().login(request, extra_context)
 
 
-class MarrowFindAdminConfig(AdminConfig):
-    default_site = "marrowfind.admin_site.MarrowFindAdminSite"
-
-
 class ScopedAdmin(admin.ModelAdmin):
     """A ModelAdmin whose rows belong to an institution reached through `institution_path`.
 
@@ -127,7 +122,7 @@ class ScopedAdmin(admin.ModelAdmin):
         value: Any = obj
         for part in self.institution_path.split("__"):
             value = getattr(value, part)
-        return value  # type: ignore[no-any-return]
+        return value
 
     def _in_scope(self, obj: Model | None, scope: QuerySet[Institution]) -> bool:
         if obj is None:
@@ -163,8 +158,17 @@ class ScopedAdmin(admin.ModelAdmin):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            self.message_user(request, _describe(exc), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+
+
+def _describe(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return " ".join(
+            f"{field.replace('_', ' ')}: {' '.join(errors)}" if field != "__all__" else " ".join(errors)
+            for field, errors in exc.message_dict.items()
+        )
+    return " ".join(exc.messages)
 
 
 class ReadOnlyInline(admin.TabularInline):
