@@ -33,6 +33,18 @@ from .morphometrics import CellMorphometrics, measure_nucleated_cell
 WORK_RADIUS_PX = 10.0
 _ESTIMATE_SIDE = 256
 _MIN_SIDE = 16
+# Holes filled before measuring the red cells (pale centres), as a fraction of the longer side.
+_HOLE_RADIUS_FRACTION = 1.0 / 20.0
+# Plausible red-cell radius, as fractions of the longer side (about 1/28 on all4, 1/15 on BCCD).
+_RADIUS_RANGE = (1.0 / 40.0, 1.0 / 6.0)
+# Packing discs of overlapping cells are about 15% smaller than the cells; an area-weighted median
+# above this multiple of their plain median is pulled up by clumps the mask merged.
+_CLUMP_RATIO = 1.2
+# Second pass: holes up to this fraction of the first estimate are pale centres; the refined estimate
+# is kept only when it is smaller and not below this fraction of the first (a pale centre left open
+# would leave only the thin ring).
+_PALE_CENTRE_FRACTION = 0.6
+_REFINE_FLOOR = 0.6
 
 
 @dataclass(frozen=True)
@@ -208,27 +220,69 @@ def _disc_radii(mask: np.ndarray, exclude: np.ndarray) -> np.ndarray:
     return values[~inside].astype(np.float64)
 
 
+def _nucleus_radius(nucleus: np.ndarray) -> float:
+    """Equivalent radius of the largest nucleus-coloured blob (0 when there is none)."""
+    opened = cv2.morphologyEx(nucleus.astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    if n <= 1:
+        return 0.0
+    return math.sqrt(float(stats[1:, cv2.CC_STAT_AREA].max()) / math.pi)
+
+
+def _packing_radius(fg: np.ndarray, exclude: np.ndarray, hole_radius: float, nucleus_radius: float) -> float:
+    """One pass of `estimate_cell_radius` with holes up to `hole_radius` filled; 0 when nothing is found."""
+    filled = _fill_small_holes(fg, math.pi * hole_radius * hole_radius)
+    mask = cv2.morphologyEx(filled.astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
+    radii = np.sort(_disc_radii(mask, exclude))
+    if radii.size == 0:
+        return 0.0
+    weights = np.cumsum(radii**2)
+    weighted_median = float(radii[np.searchsorted(weights, weights[-1] / 2.0)])
+    typical = float(np.median(radii[radii >= 0.5 * weighted_median]))
+    radius = min(weighted_median, _CLUMP_RATIO * typical)
+    if nucleus_radius >= 0.5 * radius:
+        radius = min(radius, nucleus_radius)
+    return radius
+
+
 def estimate_cell_radius(foreground: np.ndarray, nucleus: np.ndarray) -> float:
-    """Typical red-cell radius in pixels, from the discs that pack the hole-filled cell mask.
+    """Typical red-cell radius in pixels, from the discs that pack the cell mask.
 
     Worked on a copy at most `_ESTIMATE_SIDE` pixels long; discs centred on a nucleus are left out.
-    The median is weighted by disc area, so specks of dirt and the thin rings left by red cells whose
-    pale centre opens onto the background count for little. (Refining by closing the mask with a disc
-    tied to the estimate runs away: closing merges neighbours and fills the gaps between them.)
+
+    - Only holes up to `_HOLE_RADIUS_FRACTION` of the longer side are filled: they are the pale centres.
+      Filling every hole (as first written) also filled the glass enclosed by a ring of packed red
+      cells, and a dense, pale field (all4 Early-438, Benign-171) became a few huge discs (radius 25
+      instead of about 8 on a 224-pixel field).
+    - The estimate is the median of the discs weighted by area, so specks and the thin rings left by
+      red cells whose pale centre opens onto the glass count for little; but when that lies above
+      `_CLUMP_RATIO` times the plain median of the discs that are not specks (at least half of it),
+      a few clumps the mask merged are pulling it up, and the bound is taken instead.
+    - A red cell is not larger than the largest nucleus of a white cell (blast and lymphocyte nuclei
+      are about 1-2.5 red-cell radii): when a nucleus-sized blob is there, it caps the estimate.
+    - The result is clamped to `_RADIUS_RANGE` of the longer side (a 224-pixel field at 100x has red
+      cells of radius about 7-9, a 640-pixel BCCD field about 40).
     """
     height, width = foreground.shape
-    scale = min(1.0, _ESTIMATE_SIDE / max(height, width))
+    side = max(height, width)
+    scale = min(1.0, _ESTIMATE_SIDE / side)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    fg = cv2.resize(foreground.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    fg = cv2.resize(foreground.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
     nuc = cv2.resize(nucleus.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
     exclude = cv2.dilate(nuc, _disk(2)).astype(bool)
-    mask = cv2.morphologyEx(_fill_holes(fg).astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
-    radii = _disc_radii(mask, exclude)
-    if radii.size == 0:
-        return max(height, width) / 20.0
-    order = np.argsort(radii)
-    weights = np.cumsum(radii[order] ** 2)
-    return float(radii[order][np.searchsorted(weights, weights[-1] / 2.0)]) / scale
+    nucleus_radius = _nucleus_radius(nuc)
+    radius = _packing_radius(fg, exclude, _HOLE_RADIUS_FRACTION * max(size), nucleus_radius)
+    if radius > 0:
+        # Once more with only pale-centre-sized holes filled (a pale centre is under half the radius):
+        # in a dense field the first pass still filled the glass enclosed between packed cells.
+        refined = _packing_radius(fg, exclude, _PALE_CENTRE_FRACTION * radius, nucleus_radius)
+        if _REFINE_FLOOR * radius <= refined < radius:
+            radius = refined
+    else:
+        # No red cells to measure: a nucleus is about 1.5 red-cell radii; otherwise a typical field.
+        radius = nucleus_radius / 1.5 if nucleus_radius > 0 else max(size) / 20.0
+    low, high = _RADIUS_RANGE
+    return float(np.clip(radius / scale, low * side, high * side))
 
 
 def _split_nuclei(nucleus: np.ndarray, r: float, params: SegmentationParams) -> np.ndarray:

@@ -99,3 +99,44 @@ def touching_nucleated_pair(radius: int = 10, seed: int = 0) -> Field:
         red_radius=r,
         nucleated_centres=[left, right],
     )
+
+
+# A pale, bluish field like the all4 (Aria et al.) images at 100x: grey-blue red cells of low contrast.
+PALE_BACKGROUND = (236, 238, 246)
+PALE_RED_CELL = (184, 186, 206)
+PALE_RED_CELL_CENTRE = (204, 206, 222)
+PALE_NUCLEUS = (120, 100, 200)
+
+
+def dense_pale_field(radius: int = 8, seed: int = 0, size: int = 224) -> Field:
+    """A 224x224 field packed with pale red cells that touch in a network around patches of glass
+    (a hexagonal lattice with about a third of the sites left empty), plus three nucleated cells.
+
+    Filling every hole of such a network fills the glass between the cells too and the whole field
+    reads as a few huge cells; this mimics the all4 image Early-438 where that happened."""
+    rng = np.random.default_rng(seed)
+    r = radius
+    image = np.full((size, size, 3), PALE_BACKGROUND, dtype=np.uint8)
+    nucleated_centres = [(size // 4, size // 3), (3 * size // 4, size // 4), (size // 2, 3 * size // 4)]
+    step = 1.9 * r
+    red_centres: list[tuple[int, int]] = []
+    for row, y in enumerate(np.arange(r, size - r, step * 0.87)):
+        for x in np.arange(r + (row % 2) * step / 2, size - r, step):
+            centre = (round(x), round(y))
+            clear = all(np.hypot(x - cx, y - cy) > 2.6 * r for cx, cy in nucleated_centres)
+            if clear and rng.random() > 0.33:
+                red_centres.append(centre)
+    for centre in red_centres:
+        _disc(image, centre, r, PALE_RED_CELL)
+        _disc(image, centre, r * 0.45, PALE_RED_CELL_CENTRE)
+    for centre in nucleated_centres:
+        _disc(image, centre, r * 1.9, PALE_RED_CELL_CENTRE)
+        _disc(image, centre, r * 1.4, PALE_NUCLEUS)
+    return Field(
+        rgb=_finish(image, seed, r),
+        n_red=len(red_centres),
+        n_nucleated=len(nucleated_centres),
+        n_platelets=0,
+        red_radius=r,
+        nucleated_centres=nucleated_centres,
+    )

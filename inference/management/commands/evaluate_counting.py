@@ -1,4 +1,4 @@
-"""`manage.py evaluate_counting DATA_DIR [--limit N] [--output FILE] [--per-image]`.
+"""`manage.py evaluate_counting --data DIR [--out FILE.json] [--limit N] [--per-image]`.
 
 Thin wrapper of `inference.engine.counting.evaluate_counting` on a Pascal VOC folder
 (`Images/`, `Annotations/`; objects WBC, RBC, Platelets), e.g. `../shared/data/counting/cbc`.
@@ -21,9 +21,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("data_dir", type=Path, help="folder with Images/ and Annotations/")
+        parser.add_argument(
+            "--data", type=Path, required=True, metavar="DIR", help="folder with Images/ and Annotations/"
+        )
         parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
-        parser.add_argument("--output", type=Path, default=None, help="write the full JSON report here")
+        parser.add_argument(
+            "--out", type=Path, default=None, metavar="FILE.json", help="write the full JSON report here"
+        )
         parser.add_argument("--per-image", action="store_true", help="print per-image rows too")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -31,10 +35,10 @@ class Command(BaseCommand):
         from inference.engine.errors import EngineError
 
         try:
-            report = evaluate_counting(options["data_dir"], limit=options["limit"])
+            report = evaluate_counting(options["data"], limit=options["limit"])
         except EngineError as exc:
             raise CommandError(str(exc)) from exc
-        if options["output"] is not None:
-            options["output"].write_text(json.dumps(report, indent=2))
+        if options["out"] is not None:
+            options["out"].write_text(json.dumps(report, indent=2))
         shown = report if options["per_image"] else report["summary"]
         self.stdout.write(json.dumps(shown, indent=2))
