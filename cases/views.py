@@ -49,21 +49,28 @@ def _form_errors_from(exc: ValidationError, form: Any) -> None:
         form.add_error(None, exc.messages)
 
 
+def _search(queryset: QuerySet[Any], query: str, fields: list[str]) -> QuerySet[Any]:
+    """Rows where any of `fields` contains the query, case-insensitively."""
+    query = query.strip()
+    if not query:
+        return queryset
+    condition = Q()
+    for field in fields:
+        condition |= Q(**{f"{field}__icontains": query})
+    return queryset.filter(condition)
+
+
+PATIENT_SEARCH_FIELDS = ["medical_record_number", "family_name", "given_name"]
+
+
 class CaseListView(StaffPageMixin, ListView):
     template_name = "cases/case_list.html"
     paginate_by = 25
     context_object_name = "cases"
 
     def get_queryset(self) -> QuerySet[Case]:
-        queryset = access.cases_for(self.request.user)
-        query = self.request.GET.get("q", "").strip()
-        if query:
-            queryset = queryset.filter(
-                Q(accession_number__icontains=query)
-                | Q(patient__medical_record_number__icontains=query)
-                | Q(patient__family_name__icontains=query)
-                | Q(patient__given_name__icontains=query)
-            )
+        fields = ["accession_number", *(f"patient__{name}" for name in PATIENT_SEARCH_FIELDS)]
+        queryset = _search(access.cases_for(self.request.user), self.request.GET.get("q", ""), fields)
         state = self.request.GET.get("state", "")
         if state in CaseState.values:
             queryset = queryset.filter(state=state)
@@ -88,15 +95,9 @@ class PatientListView(StaffPageMixin, ListView):
     context_object_name = "patients"
 
     def get_queryset(self) -> QuerySet[Patient]:
-        queryset = access.patients_for(self.request.user)
-        query = self.request.GET.get("q", "").strip()
-        if query:
-            queryset = queryset.filter(
-                Q(medical_record_number__icontains=query)
-                | Q(family_name__icontains=query)
-                | Q(given_name__icontains=query)
-            )
-        return queryset
+        return _search(
+            access.patients_for(self.request.user), self.request.GET.get("q", ""), PATIENT_SEARCH_FIELDS
+        )
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)

@@ -57,6 +57,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are read by other users (workers)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -100,7 +101,8 @@ def load_weights(model: Any, path: Path) -> None:
             value = stored[variable.path]
             if tuple(value.shape) != tuple(variable.shape):
                 raise ModelArtifactError(
-                    f"Weight {variable.path!r} has shape {value.shape}, the architecture expects {variable.shape}."
+                    f"Weight {variable.path!r} has shape {value.shape}; "
+                    f"the architecture expects {variable.shape}."
                 )
             variable.assign(value.astype(np.float32))
 
@@ -124,7 +126,8 @@ def read_model_info(folder: str | Path) -> dict[str, Any]:
             raise ModelArtifactError(f"{MODEL_JSON} in {folder.name!r} has no {key!r} entry.")
     if info["format_version"] != FORMAT_VERSION:
         raise ModelArtifactError(
-            f"{MODEL_JSON} format version {info['format_version']!r} is not supported (expected {FORMAT_VERSION})."
+            f"{MODEL_JSON} format version {info['format_version']!r} is not supported "
+            f"(expected {FORMAT_VERSION})."
         )
     return info
 
@@ -210,7 +213,7 @@ def save_artifact(
             "bytes": (folder / WEIGHTS_FILE).stat().st_size,
             "parameters": int(model.count_params()),
         },
-        "created_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "created_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "software": software_versions(),
         "trust": info.get("trust"),
     }
@@ -290,14 +293,17 @@ def render_model_card(info: dict[str, Any]) -> str:
         *_metrics_rows(metrics),
         "",
         "`val` is the fixed validation split used for model selection, so it is optimistic; the held-out "
-        "part of the data set kept aside by the project is the number that counts. `val_hue+20` is the "
-        "same split with every image's hue rotated by +20 OpenCV units (40 degrees) before preprocessing, "
-        "a proxy for another laboratory's staining.",
+        "part of the data set kept aside by the project is the number that counts. `val_hue+N` is the "
+        "same split with every image's hue rotated by N degrees before preprocessing, a proxy for another "
+        "laboratory's staining.",
     ]
     comparisons = info.get("comparisons") or []
     if comparisons:
         lines += ["", "## Other runs (not shipped)", ""]
-        lines += ["| Run | Val accuracy | Weighted F1 | Kappa | Hue+20 accuracy | Notes |", "|---|---|---|---|---|---|"]
+        lines += [
+            "| Run | Val accuracy | Weighted F1 | Kappa | Hue+20 accuracy | Notes |",
+            "|---|---|---|---|---|---|",
+        ]
         for run in comparisons:
             lines.append(
                 f"| {run.get('name', '-')} | {_fmt(run.get('accuracy'))} | {_fmt(run.get('f1_weighted'))} | "

@@ -77,7 +77,9 @@ def build_classifier(config: ClassifierConfig | None = None, weights: Weights = 
 def backbone_layers(model: Any) -> list[Any]:
     """The layers that belong to the backbone (everything but the input, scaling and head)."""
     skip = {PREPROCESS_LAYER, *HEAD_LAYERS}
-    return [layer for layer in model.layers if layer.name not in skip and layer.__class__.__name__ != "InputLayer"]
+    return [
+        layer for layer in model.layers if layer.name not in skip and layer.__class__.__name__ != "InputLayer"
+    ]
 
 
 def set_backbone_trainable(model: Any, trainable: bool, *, freeze_batchnorm: bool = True) -> None:

@@ -73,7 +73,9 @@ def scan_image_folder(
         folder_for_code[code] = folder
     missing = [code for code in classes if code not in folder_for_code]
     if require_all and missing:
-        raise DatasetError(f"Data set folder {str(root)!r} has no sub-folder for class(es): {', '.join(missing)}.")
+        raise DatasetError(
+            f"Data set folder {str(root)!r} has no sub-folder for class(es): {', '.join(missing)}."
+        )
     paths: list[Path] = []
     labels: list[int] = []
     for index, code in enumerate(classes):

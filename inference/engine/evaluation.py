@@ -2,6 +2,7 @@
 
     python -m inference.engine.evaluation MODEL_DIR DATA_DIR [--perturb hue=20] [--plots OUT_DIR]
     python -m inference.engine.evaluation MODEL_DIR IMAGES_DIR --unlabelled   # flagged rate only
+    python -m inference.engine.evaluation MODEL_DIR DATA_DIR --cells [--limit N]  # per-cell calls
 
 DATA_DIR has one sub-folder per class: the public names (`Benign`, `Early`, `Pre`, `Pro`) or our
 codes, matched case-insensitively. Each image goes through exactly the inference path
@@ -33,9 +34,9 @@ import numpy as np
 from .calibration import softmax
 from .classes import CLASS_CODES
 from .datasets import IMAGE_SUFFIXES, scan_image_folder
-from .errors import DatasetError, ImageError
+from .errors import DatasetError, EngineError
 from .imageio import read_image
-from .metrics import classification_metrics
+from .metrics import classification_metrics, ece_sampling_floor
 from .preprocess import prepare_for_model
 
 DEFAULT_BATCH_SIZE = 32
@@ -219,7 +220,8 @@ def evaluate_classifier(
 ) -> dict[str, Any]:
     """Metrics of the model in `model_dir` on the labelled images in `data_dir` (JSON-ready dict).
 
-    Keys: n, accuracy, weighted_f1, macro_f1, cohen_kappa, ece (calibrated, 15 bins), labels,
+    Keys: n, accuracy, weighted_f1, macro_f1, cohen_kappa, ece (calibrated, 15 bins), ece_floor (the
+    ECE a perfectly calibrated model with these confidences would show on this many images), labels,
     confusion_matrix (rows true, columns predicted), per_class {code: precision, recall, f1, auc,
     support}, flagged_rate, accepted {n, accuracy} (the images not flagged), perturbation, model,
     per_image [{file, true, pred, confidence, ood_score, flagged, reasons}], plots (file names).
@@ -232,6 +234,7 @@ def evaluate_classifier(
     y_true = np.array([label for _, label in items], dtype=np.int64)
     probs, fields, facts = _run_model(model_dir, paths, perturb, batch_size, show_progress)
     report: dict[str, Any] = dict(classification_metrics(y_true, probs, list(CLASS_CODES)))
+    report["ece_floor"] = ece_sampling_floor(probs)
     y_pred = probs.argmax(axis=1)
     flagged = np.array([f["flagged"] for f in fields], dtype=bool)
     report["flagged_rate"] = float(flagged.mean())
@@ -290,36 +293,153 @@ def screen_images(
     }
 
 
+def evaluate_cells(
+    model_dir: str | Path,
+    data_dir: str | Path,
+    *,
+    limit: int | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """How per-cell calls agree with the image label, through the full pipeline.
+
+    For each labelled image: segment, classify every nucleated cell's crop. Reported:
+    `cell_agreement` (share of cells whose class is the image's), `blast_agreement` (cells called
+    blast in ALL images and not-blast in benign images), the same per image class, and the image-level
+    accuracy of a majority vote of the cells. `limit` takes that many images, classes interleaved.
+    """
+    from tqdm import tqdm
+
+    from .pipeline import BLAST_CODES, Pipeline
+    from .segmentation import segment_cells
+
+    items = list_labelled_images(data_dir)
+    if limit is not None:
+        by_class: dict[int, list[tuple[Path, int]]] = {}
+        for item in items:
+            by_class.setdefault(item[1], []).append(item)
+        interleaved = [
+            g[i] for i in range(max(map(len, by_class.values()))) for g in by_class.values() if i < len(g)
+        ]
+        items = interleaved[:limit]
+    pipeline = Pipeline(model_dir)
+    n_classes = len(CLASS_CODES)
+    cells_by_class = np.zeros((n_classes, n_classes), dtype=np.int64)  # image class x cell call
+    votes_right = 0
+    images_with_cells = 0
+    for path, label in tqdm(items, desc="cells", unit="img", disable=not show_progress):
+        rgb = read_image(path)
+        # Morphometrics are not needed to crop cells: the crops take their boxes from the labels.
+        segmentation = segment_cells(rgb, pipeline.segmentation_params, measure=False)
+        crops = pipeline.crops(rgb, segmentation)
+        if not len(crops):
+            continue
+        images_with_cells += 1
+        calls = pipeline.predictor.logits_batch(crops).argmax(axis=1)
+        counts = np.bincount(calls, minlength=n_classes)
+        cells_by_class[label] += counts
+        votes_right += int(counts.argmax() == label)
+    blast = np.array([code in BLAST_CODES for code in CLASS_CODES])
+    total = int(cells_by_class.sum())
+    agree = int(np.trace(cells_by_class))
+    blast_agree = int(
+        cells_by_class[np.ix_(blast, blast)].sum() + cells_by_class[np.ix_(~blast, ~blast)].sum()
+    )
+    per_class = {
+        code: {
+            "cells": int(cells_by_class[i].sum()),
+            "cell_agreement": _share(int(cells_by_class[i, i]), int(cells_by_class[i].sum())),
+            "called_blast": _share(int(cells_by_class[i, blast].sum()), int(cells_by_class[i].sum())),
+        }
+        for i, code in enumerate(CLASS_CODES)
+    }
+    return {
+        "n_images": len(items),
+        "images_with_cells": images_with_cells,
+        "n_cells": total,
+        "cell_agreement": _share(agree, total),
+        "blast_agreement": _share(blast_agree, total),
+        "majority_vote_accuracy": _share(votes_right, images_with_cells),
+        "per_class": per_class,
+        "cells_by_image_class": {
+            c: dict(zip(CLASS_CODES, map(int, row), strict=True))
+            for c, row in zip(CLASS_CODES, cells_by_class, strict=True)
+        },
+        "crops_prepared": pipeline.prepare_crops,
+        "crop_margin": pipeline.crop_margin,
+    }
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
 def summary(report: dict[str, Any]) -> dict[str, Any]:
     """The report without per-image rows (for printing)."""
     return {k: v for k, v in report.items() if k != "per_image"}
+
+
+def run_evaluation(
+    model_dir: str | Path,
+    data_dir: str | Path,
+    *,
+    perturb: str | None = None,
+    unlabelled: bool = False,
+    cells: bool = False,
+    limit: int | None = None,
+    plots_dir: str | Path | None = None,
+    output: str | Path | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> dict[str, Any]:
+    """What the command line and `manage.py evaluate_classifier` do: one report, optionally saved."""
+    if cells:
+        report = evaluate_cells(model_dir, data_dir, limit=limit)
+    elif unlabelled:
+        report = screen_images(model_dir, data_dir, parse_perturbation(perturb), batch_size=batch_size)
+    else:
+        report = evaluate_classifier(
+            model_dir, data_dir, parse_perturbation(perturb), batch_size=batch_size, plots_dir=plots_dir
+        )
+    if output is not None:
+        Path(output).write_text(json.dumps(report, indent=2))
+    return report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options, shared with the Django command."""
+    parser.add_argument("model_dir", type=Path, help="model folder (model.json + weights)")
+    parser.add_argument(
+        "data_dir", type=Path, help="one sub-folder per class (or plain images with --unlabelled)"
+    )
+    parser.add_argument("--perturb", default=None, help="e.g. hue=40 (degrees) or hue=40,saturation=0.8")
+    parser.add_argument("--unlabelled", action="store_true", help="no class folders: flagged rate only")
+    parser.add_argument("--cells", action="store_true", help="per-cell calls against the image labels")
+    parser.add_argument("--limit", type=int, default=None, help="--cells: at most this many images")
+    parser.add_argument("--plots", type=Path, default=None, help="write PNG plots to this folder")
+    parser.add_argument("--output", type=Path, default=None, help="write the full JSON report here")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("model_dir", type=Path)
-    parser.add_argument("data_dir", type=Path)
-    parser.add_argument("--perturb", default=None, help="e.g. hue=20 or hue=20,saturation=0.8")
-    parser.add_argument("--unlabelled", action="store_true", help="no class folders: flagged rate only")
-    parser.add_argument("--plots", type=Path, default=None, help="write PNG plots to this folder")
-    parser.add_argument("--output", type=Path, default=None, help="write the full JSON report here")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        perturb = parse_perturbation(args.perturb)
-        if args.unlabelled:
-            report = screen_images(args.model_dir, args.data_dir, perturb, batch_size=args.batch_size)
-        else:
-            report = evaluate_classifier(
-                args.model_dir, args.data_dir, perturb, batch_size=args.batch_size, plots_dir=args.plots
-            )
-    except (DatasetError, ImageError, ValueError) as exc:
+        report = run_evaluation(
+            args.model_dir,
+            args.data_dir,
+            perturb=args.perturb,
+            unlabelled=args.unlabelled,
+            cells=args.cells,
+            limit=args.limit,
+            plots_dir=args.plots,
+            output=args.output,
+            batch_size=args.batch_size,
+        )
+    except (EngineError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.output is not None:
-        args.output.write_text(json.dumps(report, indent=2))
     print(json.dumps(summary(report), indent=2))
     return 0
 

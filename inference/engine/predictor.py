@@ -110,7 +110,12 @@ class Predictor:
         return batch.astype(np.float32, copy=False)
 
     def predict(
-        self, image: np.ndarray, *, prepared: bool = False, gradcam: bool = True, class_index: int | None = None
+        self,
+        image: np.ndarray,
+        *,
+        prepared: bool = False,
+        gradcam: bool = True,
+        class_index: int | None = None,
     ) -> Prediction:
         """Classify one RGB uint8 image; Grad-CAM of `class_index` (default: the predicted class)."""
         import tensorflow as tf
@@ -145,7 +150,11 @@ class Predictor:
         return result.gradcam
 
     def logits_batch(
-        self, images: np.ndarray | Sequence[np.ndarray], *, prepared: bool = True, batch_size: int = DEFAULT_BATCH
+        self,
+        images: np.ndarray | Sequence[np.ndarray],
+        *,
+        prepared: bool = True,
+        batch_size: int = DEFAULT_BATCH,
     ) -> np.ndarray:
         """Logits (N, C) in chunks of `batch_size`; no Grad-CAM (e.g. per-cell crops)."""
         import tensorflow as tf
@@ -158,13 +167,21 @@ class Predictor:
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
 
     def classify_batch(
-        self, images: np.ndarray | Sequence[np.ndarray], *, prepared: bool = True, batch_size: int = DEFAULT_BATCH
+        self,
+        images: np.ndarray | Sequence[np.ndarray],
+        *,
+        prepared: bool = True,
+        batch_size: int = DEFAULT_BATCH,
     ) -> np.ndarray:
         """Probabilities (N, C) for a batch of images (prepared 224x224 by default)."""
         return softmax(self.logits_batch(images, prepared=prepared, batch_size=batch_size), self.temperature)
 
     def features_and_logits(
-        self, images: np.ndarray | Sequence[np.ndarray], *, prepared: bool = True, batch_size: int = DEFAULT_BATCH
+        self,
+        images: np.ndarray | Sequence[np.ndarray],
+        *,
+        prepared: bool = True,
+        batch_size: int = DEFAULT_BATCH,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(penultimate features (N, 256), logits (N, C)) as NumPy arrays, for OOD scoring and calibration."""
         import tensorflow as tf

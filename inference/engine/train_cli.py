@@ -27,7 +27,9 @@ ENGINE_COMMAND = "python -m inference.engine.train_cli"
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", help="training folder, one sub-folder per class")
     parser.add_argument("--val", required=True, help="validation folder (model selection), same layout")
-    parser.add_argument("--out", required=True, help="artifact folder to write, e.g. models/marrowfind-mobilenet-v1")
+    parser.add_argument(
+        "--out", required=True, help="artifact folder to write, e.g. models/marrowfind-mobilenet-v1"
+    )
     parser.add_argument("--run-dir", help="checkpoints and history (default: runs/<name of --out>)")
     parser.add_argument("--backbone", default="mobilenet", choices=backbone_names())
     parser.add_argument(
@@ -46,9 +48,13 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="TensorFlow intra-op threads (default: all cores)")
     parser.add_argument("--weights-dtype", default="float32", choices=("float32", "float16"))
     parser.add_argument("--name", help="model name in model.json (default: the --out folder name)")
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the last checkpoint in --run-dir"
+    )
     parser.add_argument("--no-trust", action="store_true", help="do not fit calibration/OOD statistics")
-    parser.add_argument("--fit-trust-only", action="store_true", help="only (re)fit trust of the --out artifact")
+    parser.add_argument(
+        "--fit-trust-only", action="store_true", help="only (re)fit trust of the --out artifact"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
 
 
@@ -63,7 +69,11 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any] | None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
     if args.fit_trust_only:
-        trust = fit_trust_for_artifact(args.out, args.val)
+        if not args.train:
+            raise SystemExit(
+                "--train is required to fit trust (OOD statistics come from the training images)."
+            )
+        trust = fit_trust_for_artifact(args.out, args.train, args.val)
         return {"trust": trust}
     if not args.train:
         raise SystemExit("--train is required unless --fit-trust-only is given.")
@@ -96,7 +106,9 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog=ENGINE_COMMAND, description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog=ENGINE_COMMAND, description=__doc__.splitlines()[0] if __doc__ else None
+    )
     add_training_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -42,7 +42,8 @@ LAST_WEIGHTS = "last.weights.npz"
 BEST_WEIGHTS = "best.weights.npz"
 OPTIMIZER_FILE = "last.optimizer.npz"
 HISTORY_FILE = "history.jsonl"
-HUE_TEST_SHIFT = 20  # OpenCV hue units (40 degrees)
+# Hue rotations (degrees of the colour wheel, as `evaluation.py --perturb hue=N`) for robustness figures.
+HUE_TEST_DEGREES = (20, 40)
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def classification_metrics(
     matrix = confusion_matrix(y_true, y_pred, labels=labels)
     support = matrix.sum(axis=1)
     return {
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "f1_weighted": float(f1_score(y_true, y_pred, average="weighted", labels=labels, zero_division=0)),
         "kappa": float(cohen_kappa_score(y_true, y_pred, labels=labels)),
@@ -178,11 +179,11 @@ def predict_probabilities(model: Any, images: np.ndarray, batch_size: int = 64) 
     fn = _EVAL_FNS.get(model)
     if fn is None:
         size = int(model.inputs[0].shape[1])
-
-        @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)], reduce_retracing=True)
-        def fn(x: Any) -> Any:
-            return model(x, training=False)
-
+        fn = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)],
+            reduce_retracing=True,
+        )
         _EVAL_FNS[model] = fn
     chunks = [
         fn(tf.constant(images[start : start + batch_size].astype(np.float32))).numpy()
@@ -192,12 +193,14 @@ def predict_probabilities(model: Any, images: np.ndarray, batch_size: int = 64) 
 
 
 def evaluate_model(model: Any, dataset: ArrayDataset) -> dict[str, Any]:
-    return classification_metrics(dataset.labels, predict_probabilities(model, dataset.images), dataset.classes)
+    return classification_metrics(
+        dataset.labels, predict_probabilities(model, dataset.images), dataset.classes
+    )
 
 
-def load_hue_shifted(folder: str | Path, shift: float = HUE_TEST_SHIFT, every: int = 1) -> ArrayDataset:
-    """A data set with every raw image's hue rotated before preprocessing (staining robustness)."""
-    return load_image_folder(folder, transform=lambda image: shift_hue(image, shift), every=every)
+def load_hue_shifted(folder: str | Path, degrees: float = 20, every: int = 1) -> ArrayDataset:
+    """A data set with every raw image's hue rotated by `degrees` before preprocessing (staining)."""
+    return load_image_folder(folder, transform=lambda image: shift_hue(image, degrees / 2), every=every)
 
 
 # -- the loop --------------------------------------------------------------------------------------
@@ -250,9 +253,43 @@ def _phase_lr(phase: Phase, epoch_in_phase: int) -> float:
     return phase.learning_rate
 
 
+def _locate(phases: tuple[Phase, ...], global_epoch: int) -> tuple[int, int]:
+    """(phase index, epoch within it) of the next epoch to run; (len(phases), 0) when all are done."""
+    for index, phase in enumerate(phases):
+        if global_epoch < phase.epochs:
+            return index, global_epoch
+        global_epoch -= phase.epochs
+    return len(phases), 0
+
+
 def _score(metrics: dict[str, Any]) -> tuple[float, float]:
     """Model selection: higher val accuracy, then lower val log loss."""
     return (round(float(metrics["accuracy"]), 6), -float(metrics["log_loss"]))
+
+
+def _make_train_step(model: Any, optimizer: Any, trainable: list[Any], loss_fn: Any, size: int) -> Any:
+    """The compiled step of one phase (its trainable variables and optimizer are fixed)."""
+    import tensorflow as tf
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, size, size, 3], tf.float32),
+            tf.TensorSpec([None], tf.int64),
+            tf.TensorSpec([None], tf.float32),
+        ],
+        reduce_retracing=True,
+    )
+    def train_step(x: Any, y: Any, w: Any) -> tuple[Any, Any]:
+        with tf.GradientTape() as tape:
+            probs = model(x, training=True)
+            loss = loss_fn(y, probs, sample_weight=w)
+            total = loss + tf.add_n(model.losses) if model.losses else loss
+        grads = tape.gradient(total, trainable)
+        optimizer.apply_gradients(zip(grads, trainable, strict=True))
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, axis=1), y), tf.float32))
+        return loss, correct
+
+    return train_step
 
 
 def train_classifier(
@@ -281,7 +318,9 @@ def train_classifier(
 
     keras.utils.set_random_seed(config.seed)
     num_classes = len(train.classes)
-    model = build_classifier(ClassifierConfig(backbone=config.backbone, num_classes=num_classes), config.weights)
+    model = build_classifier(
+        ClassifierConfig(backbone=config.backbone, num_classes=num_classes), config.weights
+    )
 
     state: dict[str, Any] = {
         "config": config.to_dict(),
@@ -307,11 +346,21 @@ def train_classifier(
                 f"{', '.join(mismatched)}."
             )
         state.update({key: value for key, value in saved.items() if key != "config"})
+        # Position from the epoch count, so a finished run resumed with more epochs continues.
+        state["done"] = False
+        state["phase_index"], state["epoch_in_phase"] = _locate(config.phases, int(state["global_epoch"]))
         load_weights(model, run_dir / LAST_WEIGHTS)
         history_path = run_dir / HISTORY_FILE
         if history_path.is_file():
-            history = [json.loads(line) for line in history_path.read_text(encoding="utf-8").splitlines() if line]
-        log.info("Resuming %s at global epoch %d (phase %d).", run_dir.name, state["global_epoch"], state["phase_index"])
+            history = [
+                json.loads(line) for line in history_path.read_text(encoding="utf-8").splitlines() if line
+            ]
+        log.info(
+            "Resuming %s at global epoch %d (phase %d).",
+            run_dir.name,
+            state["global_epoch"],
+            state["phase_index"],
+        )
     elif not resume:
         (run_dir / HISTORY_FILE).unlink(missing_ok=True)
 
@@ -322,9 +371,9 @@ def train_classifier(
     )
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
     size = int(model.inputs[0].shape[1])
-    image_spec = tf.TensorSpec([None, size, size, 3], tf.float32)
     stopped = "completed"
     started = time.monotonic() - float(state["elapsed_s"])
+    budget_s = config.max_minutes * 60 if config.max_minutes is not None else None
 
     while not state["done"] and state["phase_index"] < len(config.phases):
         phase = config.phases[state["phase_index"]]
@@ -341,19 +390,7 @@ def train_classifier(
         if state["epoch_in_phase"] > 0 and optimizer_path.is_file():
             _load_optimizer(optimizer, optimizer_path)
 
-        @tf.function(
-            input_signature=[image_spec, tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.float32)],
-            reduce_retracing=True,
-        )
-        def train_step(x: Any, y: Any, w: Any) -> tuple[Any, Any]:
-            with tf.GradientTape() as tape:
-                probs = model(x, training=True)
-                loss = loss_fn(y, probs, sample_weight=w)
-                total = loss + tf.add_n(model.losses) if model.losses else loss
-            grads = tape.gradient(total, trainable)
-            optimizer.apply_gradients(zip(grads, trainable, strict=True))
-            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, axis=1), y), tf.float32))
-            return loss, correct
+        train_step = _make_train_step(model, optimizer, trainable, loss_fn, size)
 
         while state["epoch_in_phase"] < phase.epochs:
             epoch = int(state["global_epoch"])
@@ -362,7 +399,7 @@ def train_classifier(
             rng = np.random.default_rng([config.seed, epoch])
             order = rng.permutation(len(train))
             steps = math.ceil(len(order) / config.batch_size)
-            loss_sum, correct_sum, seen = 0.0, 0.0, 0
+            loss_sum, correct_sum, seen, partial = 0.0, 0.0, 0, False
             bar = tqdm(
                 range(steps),
                 desc=f"epoch {epoch + 1}/{config.total_epochs} {phase.name}",
@@ -379,7 +416,13 @@ def train_classifier(
                 loss_sum += float(loss) * len(index)
                 correct_sum += float(correct)
                 seen += len(index)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct_sum / seen:.4f}", lr=f"{lr:.2e}")
+                bar.set_postfix(
+                    loss=f"{loss_sum / seen:.4f}", acc=f"{correct_sum / seen:.4f}", lr=f"{lr:.2e}"
+                )
+                if budget_s is not None and time.monotonic() - started > budget_s:
+                    # A slow epoch (a big backbone on a shared CPU) must not overrun the time box.
+                    partial = step + 1 < steps
+                    break
             bar.close()
             val_metrics = evaluate_model(model, val)
             record = {
@@ -393,6 +436,8 @@ def train_classifier(
                 "val_f1_weighted": val_metrics["f1_weighted"],
                 "val_kappa": val_metrics["kappa"],
                 "elapsed_s": round(time.monotonic() - started, 1),
+                "steps": seen // config.batch_size + (seen % config.batch_size > 0),
+                "partial": partial,
             }
             improved = state["best"] is None or _score(val_metrics) > tuple(state["best"]["score"])
             if improved:
@@ -413,8 +458,11 @@ def train_classifier(
                 handle.write(json.dumps(record) + "\n")
             is_last_phase = state["phase_index"] == len(config.phases) - 1
             if is_last_phase and config.patience is not None and state["bad_epochs"] >= config.patience:
-                stopped, state["done"] = f"early stopping after {config.patience} epochs without improvement", True
-            if config.max_minutes is not None and state["elapsed_s"] > config.max_minutes * 60:
+                stopped, state["done"] = (
+                    f"early stopping after {config.patience} epochs without improvement",
+                    True,
+                )
+            if budget_s is not None and state["elapsed_s"] > budget_s:
                 stopped, state["done"] = f"time budget of {config.max_minutes:g} minutes reached", True
             _save_json(state_path, state)
             if on_epoch is not None:
@@ -424,7 +472,11 @@ def train_classifier(
     state["done"] = True
     state["stopped"] = stopped
     _save_json(state_path, state)
-    log.info("Training finished (%s); best val epoch %s.", stopped, state["best"]["epoch"] if state["best"] else "-")
+    log.info(
+        "Training finished (%s); best val epoch %s.",
+        stopped,
+        state["best"]["epoch"] if state["best"] else "-",
+    )
     load_weights(model, run_dir / BEST_WEIGHTS)
     return TrainResult(model=model, config=config, best=state["best"] or {}, history=history, stopped=stopped)
 
@@ -432,32 +484,30 @@ def train_classifier(
 # -- from folders to a shipped artifact ------------------------------------------------------------
 
 
-def fit_trust_hook(predictor: Any, val_dir: str | Path) -> dict[str, Any] | None:
-    """Fill model.json's `trust` with the calibration engineer's `fit_trust`, when it exists.
+def fit_trust_hook(
+    predictor: Any, train_dir: str | Path, val_dir: str | Path, folder: str | Path | None = None
+) -> dict[str, Any] | None:
+    """Fit model.json's `trust` (temperature, OOD statistics, thresholds) with `trust.fit_trust`.
 
-    `inference.engine.calibration.fit_trust(predictor, val_dir) -> dict` (temperature, OOD
-    statistics, thresholds). Until that module is present the artifact ships with `trust: null`.
+    Returns None, and the artifact keeps `trust: null`, when that module is not installed.
     """
     try:
-        from . import calibration  # type: ignore[attr-defined]
+        from .trust import fit_trust
     except ImportError:
-        log.warning("inference.engine.calibration is not available: trust not fitted (model.json trust is null).")
+        log.warning("inference.engine.trust is not available: trust not fitted (model.json trust is null).")
         return None
-    fit = getattr(calibration, "fit_trust", None)
-    if fit is None:
-        log.warning("inference.engine.calibration has no fit_trust(): trust not fitted.")
-        return None
-    trust = fit(predictor, val_dir)
-    return dict(trust) if trust is not None else None
+    log.info("Fitting trust (temperature, OOD statistics, thresholds) on %s and %s...", train_dir, val_dir)
+    return dict(fit_trust(predictor, train_dir, val_dir, folder=folder))
 
 
-def fit_trust_for_artifact(model_dir: str | Path, val_dir: str | Path) -> dict[str, Any] | None:
+def fit_trust_for_artifact(
+    model_dir: str | Path, train_dir: str | Path, val_dir: str | Path
+) -> dict[str, Any] | None:
     """Fit (or refit) `trust` of an existing artifact and write it into its model.json."""
     from .artifact import update_model_info
     from .predictor import Predictor
 
-    predictor = Predictor.from_artifact(model_dir)
-    trust = fit_trust_hook(predictor, val_dir)
+    trust = fit_trust_hook(Predictor.from_artifact(model_dir), train_dir, val_dir, model_dir)
     if trust is not None:
         update_model_info(model_dir, trust=trust)
     return trust
@@ -490,20 +540,19 @@ def train_from_folders(
     val = load_image_folder(val_dir)
     log.info("Loaded %d train and %d val images in %.1f s.", len(train), len(val), time.monotonic() - t0)
     result = train_classifier(train, val, config, run_dir, resume=resume, progress=progress)
-    val_metrics = evaluate_model(result.model, val)
-    hue_metrics = evaluate_model(result.model, load_hue_shifted(val_dir))
+    metrics = {"val": evaluate_model(result.model, val)}
+    for degrees in HUE_TEST_DEGREES:
+        metrics[f"val_hue+{degrees}"] = evaluate_model(result.model, load_hue_shifted(val_dir, degrees))
     log.info(
-        "Best model: val accuracy %.4f, weighted F1 %.4f, kappa %.4f; hue+%d accuracy %.4f.",
-        val_metrics["accuracy"],
-        val_metrics["f1_weighted"],
-        val_metrics["kappa"],
-        HUE_TEST_SHIFT,
-        hue_metrics["accuracy"],
+        "Best model: %s",
+        json.dumps({k: {m: v[m] for m in ("accuracy", "f1_weighted", "kappa")} for k, v in metrics.items()}),
     )
     spec = get_backbone(config.backbone)
     weights_desc = config.weights or "random initialisation"
     if config.weights and config.weights != "imagenet":
-        weights_desc = f"ImageNet, local file {Path(config.weights).name} (sha256 {sha256_file(config.weights)})"
+        weights_desc = (
+            f"ImageNet, local file {Path(config.weights).name} (sha256 {sha256_file(config.weights)})"
+        )
     manifest = find_manifest(train_dir)
     from .classifier import ClassifierConfig
     from .preprocess import CLAHE_CLIP_LIMIT, CLAHE_TILES
@@ -531,7 +580,8 @@ def train_from_folders(
         },
         "preprocessing": {
             "outside_model": f"CLAHE on the L channel of Lab (clip {CLAHE_CLIP_LIMIT}, tiles "
-            f"{CLAHE_TILES[0]}x{CLAHE_TILES[1]}), then bilinear resize to {spec.input_size}x{spec.input_size}",
+            f"{CLAHE_TILES[0]}x{CLAHE_TILES[1]}), then bilinear resize to "
+            f"{spec.input_size}x{spec.input_size}",
             "inside_model": spec.preprocess_name,
         },
         "hyperparameters": {
@@ -544,16 +594,18 @@ def train_from_folders(
             "train_dir": str(train_dir),
             "val_dir": str(val_dir),
             "manifest_sha256": sha256_file(manifest) if manifest else None,
-            "train_class_counts": {code: int((train.labels == i).sum()) for i, code in enumerate(train.classes)},
+            "train_class_counts": {
+                code: int((train.labels == i).sum()) for i, code in enumerate(train.classes)
+            },
             "val_class_counts": {code: int((val.labels == i).sum()) for i, code in enumerate(val.classes)},
         },
-        "metrics": {"val": val_metrics, f"val_hue+{HUE_TEST_SHIFT}": hue_metrics},
+        "metrics": metrics,
         "training_command": command,
         "trust": None,
     }
     saved = save_artifact(out_dir, result.model, info=info, weights_dtype=weights_dtype)
     if fit_trust:
-        trust = fit_trust_hook(Predictor(result.model, saved), val_dir)
+        trust = fit_trust_hook(Predictor(result.model, saved), train_dir, val_dir, out_dir)
         if trust is not None:
             from .artifact import update_model_info
 

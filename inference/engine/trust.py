@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ class Assessment:
     probabilities: tuple[float, ...]  # calibrated, in CLASS_CODES order
     predicted_index: int
     confidence: float  # calibrated probability of the predicted class
-    ood_score: float  # Mahalanobis score; ~1 in distribution, larger is stranger
+    ood_score: float  # Mahalanobis score; ~1 in distribution, larger is stranger; nan if unknown
     flagged: bool
     reasons: tuple[str, ...]
 
@@ -67,7 +68,7 @@ class Assessment:
             "probabilities": dict(zip(CLASS_CODES, (round(p, 6) for p in self.probabilities), strict=False)),
             "predicted": self.predicted_code,
             "confidence": round(self.confidence, 6),
-            "ood_score": round(self.ood_score, 6),
+            "ood_score": None if math.isnan(self.ood_score) else round(self.ood_score, 6),
             "flagged": self.flagged,
             "reasons": list(self.reasons),
         }
@@ -146,7 +147,7 @@ class TrustModel:
         }
         if folder is not None and size > INLINE_FLOAT_LIMIT:
             buffer = io.BytesIO()
-            np.savez_compressed(buffer, **arrays)
+            np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
             data = buffer.getvalue()
             Path(folder, TRUST_ARRAYS_FILE).write_bytes(data)
             state["arrays_file"] = TRUST_ARRAYS_FILE

@@ -29,9 +29,12 @@ FOLDERS = ("Benign", "early", "Pre", "pro_b")  # public names and codes, any cas
 
 def make_tiny_artifact(folder: Path) -> Path:
     """A randomly initialised three-convolution classifier saved as a model folder."""
+    import keras
+
     from inference.engine.artifact import save_artifact
     from inference.engine.classifier import ClassifierConfig, build_classifier
 
+    keras.utils.set_random_seed(0)  # a random network, but the same one every run
     config = ClassifierConfig(backbone="tiny_cnn", head_units=16)
     save_artifact(
         folder, build_classifier(config), info={"name": "tiny-test", "architecture": config.to_dict()}

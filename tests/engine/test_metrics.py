@@ -7,6 +7,7 @@ import pytest
 
 from inference.engine.metrics import (
     classification_metrics,
+    ece_sampling_floor,
     expected_calibration_error,
     one_vs_rest_auc,
     reliability_bins,
@@ -85,3 +86,14 @@ def test_explicit_predictions_override_argmax() -> None:
 def test_kappa_of_a_single_class_that_is_always_right() -> None:
     m = classification_metrics([1, 1], np.array([[0.1, 0.9, 0.0], [0.2, 0.8, 0.0]]), LABELS)
     assert m["cohen_kappa"] == 1.0
+
+
+def test_ece_floor_shrinks_with_confidence_and_sample_size() -> None:
+    unsure = ece_sampling_floor(np.tile([0.7, 0.1, 0.1, 0.1], (200, 1)), draws=100)
+    sure = ece_sampling_floor(np.tile([0.999, 0.001 / 3, 0.001 / 3, 0.001 / 3], (200, 1)), draws=100)
+    bigger = ece_sampling_floor(np.tile([0.7, 0.1, 0.1, 0.1], (5000, 1)), draws=100)
+    # one bin of 200 Bernoulli(0.7): E|mean - 0.7| is about sqrt(0.21 / 200) * 0.8
+    assert unsure["mean"] == pytest.approx(0.026, abs=0.006)
+    assert sure["mean"] < 0.005
+    assert bigger["mean"] < unsure["mean"] / 3
+    assert unsure["p05"] <= unsure["mean"] <= unsure["p95"]
