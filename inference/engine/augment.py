@@ -3,7 +3,8 @@
 Geometry (flips, right-angle and small free rotations) because a smear field has no orientation;
 colour (hue, saturation, brightness, contrast) and stain (HED) jitter because another laboratory's
 Giemsa/Wright batch, lamp or camera shifts the colours while the morphology that defines the class
-does not change. Hue is in OpenCV units (0..179, i.e. 2 degrees per unit).
+does not change. Hue shifts are in degrees of the colour wheel (as `evaluation.py --perturb hue=N`);
+`shift_hue` itself takes OpenCV units (0..179, 2 degrees per unit).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ class AugmentConfig:
     flips: bool = True
     rot90: bool = True
     max_rotation_deg: float = 15.0
-    hue_shift: float = 25.0  # +/- OpenCV hue units
-    saturation: float = 0.25  # multiplicative +/- fraction
+    hue_shift: float = 25.0  # +/- degrees
+    saturation: float = 0.2  # multiplicative +/- fraction
     brightness: float = 0.15  # multiplicative +/- fraction
     contrast: float = 0.15  # +/- fraction around the mean
     hed_sigma: float = 0.05  # per-stain scale jitter (Tellez et al. 2018)
@@ -122,7 +123,7 @@ def augment_image(image: np.ndarray, rng: np.random.Generator, config: AugmentCo
             bias = rng.uniform(-config.hed_bias, config.hed_bias, size=3)
             out = hed_jitter(out, scale, bias)
         if config.hue_shift > 0:
-            out = shift_hue(out, float(rng.uniform(-config.hue_shift, config.hue_shift)))
+            out = shift_hue(out, float(rng.uniform(-config.hue_shift, config.hue_shift)) / 2.0)
         if config.saturation > 0 or config.brightness > 0:
             sat = float(rng.uniform(1 - config.saturation, 1 + config.saturation))
             val = float(rng.uniform(1 - config.brightness, 1 + config.brightness))

@@ -299,6 +299,7 @@ def evaluate_cells(
     *,
     limit: int | None = None,
     show_progress: bool = True,
+    cell_method: str = "crops",
 ) -> dict[str, Any]:
     """How per-cell calls agree with the image label, through the full pipeline.
 
@@ -321,7 +322,7 @@ def evaluate_cells(
             g[i] for i in range(max(map(len, by_class.values()))) for g in by_class.values() if i < len(g)
         ]
         items = interleaved[:limit]
-    pipeline = Pipeline(model_dir)
+    pipeline = Pipeline(model_dir, cell_method=cell_method)
     n_classes = len(CLASS_CODES)
     cells_by_class = np.zeros((n_classes, n_classes), dtype=np.int64)  # image class x cell call
     votes_right = 0
@@ -330,11 +331,14 @@ def evaluate_cells(
         rgb = read_image(path)
         # Morphometrics are not needed to crop cells: the crops take their boxes from the labels.
         segmentation = segment_cells(rgb, pipeline.segmentation_params, measure=False)
-        crops = pipeline.crops(rgb, segmentation)
-        if not len(crops):
+        if segmentation.n_nucleated == 0:
             continue
         images_with_cells += 1
-        calls = pipeline.predictor.logits_batch(crops).argmax(axis=1)
+        if cell_method == "roi":
+            logits = pipeline.roi_pass(prepare_for_model(rgb), segmentation)[1]
+        else:
+            logits = pipeline.predictor.logits_batch(pipeline.crops(rgb, segmentation))
+        calls = np.asarray(logits).argmax(axis=1)
         counts = np.bincount(calls, minlength=n_classes)
         cells_by_class[label] += counts
         votes_right += int(counts.argmax() == label)
@@ -366,6 +370,7 @@ def evaluate_cells(
         },
         "crops_prepared": pipeline.prepare_crops,
         "crop_margin": pipeline.crop_margin,
+        "cell_method": cell_method,
     }
 
 
@@ -386,13 +391,14 @@ def run_evaluation(
     unlabelled: bool = False,
     cells: bool = False,
     limit: int | None = None,
+    cell_method: str = "crops",
     plots_dir: str | Path | None = None,
     output: str | Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> dict[str, Any]:
     """What the command line and `manage.py evaluate_classifier` do: one report, optionally saved."""
     if cells:
-        report = evaluate_cells(model_dir, data_dir, limit=limit)
+        report = evaluate_cells(model_dir, data_dir, limit=limit, cell_method=cell_method)
     elif unlabelled:
         report = screen_images(model_dir, data_dir, parse_perturbation(perturb), batch_size=batch_size)
     else:
@@ -404,18 +410,31 @@ def run_evaluation(
     return report
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options, shared with the Django command."""
-    parser.add_argument("model_dir", type=Path, help="model folder (model.json + weights)")
+def add_arguments(parser: argparse.ArgumentParser, *, model_required: bool = True) -> None:
+    """The options, shared with the Django command (where --model may name a registered version)."""
     parser.add_argument(
-        "data_dir", type=Path, help="one sub-folder per class (or plain images with --unlabelled)"
+        "--model",
+        required=model_required,
+        metavar="PATH_OR_VERSION",
+        help="model folder (model.json + weights)"
+        + ("" if model_required else ", or a registered version; default: the active model"),
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="one sub-folder per class (or plain images with --unlabelled)",
     )
     parser.add_argument("--perturb", default=None, help="e.g. hue=40 (degrees) or hue=40,saturation=0.8")
     parser.add_argument("--unlabelled", action="store_true", help="no class folders: flagged rate only")
     parser.add_argument("--cells", action="store_true", help="per-cell calls against the image labels")
     parser.add_argument("--limit", type=int, default=None, help="--cells: at most this many images")
+    parser.add_argument("--cell-method", default="crops", choices=("crops", "roi"), help="--cells: method")
     parser.add_argument("--plots", type=Path, default=None, help="write PNG plots to this folder")
-    parser.add_argument("--output", type=Path, default=None, help="write the full JSON report here")
+    parser.add_argument(
+        "--out", type=Path, default=None, metavar="FILE.json", help="write the full JSON report here"
+    )
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
 
 
@@ -427,14 +446,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         report = run_evaluation(
-            args.model_dir,
-            args.data_dir,
+            Path(args.model),
+            args.data,
             perturb=args.perturb,
             unlabelled=args.unlabelled,
             cells=args.cells,
             limit=args.limit,
+            cell_method=args.cell_method,
             plots_dir=args.plots,
-            output=args.output,
+            output=args.out,
             batch_size=args.batch_size,
         )
     except (EngineError, ValueError) as exc:

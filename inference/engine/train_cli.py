@@ -25,7 +25,9 @@ ENGINE_COMMAND = "python -m inference.engine.train_cli"
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--train", help="training folder, one sub-folder per class")
+    parser.add_argument(
+        "--data", "--train", dest="train", metavar="DIR", help="training folder, one sub-folder per class"
+    )
     parser.add_argument("--val", required=True, help="validation folder (model selection), same layout")
     parser.add_argument(
         "--out", required=True, help="artifact folder to write, e.g. models/marrowfind-mobilenet-v1"
@@ -44,6 +46,11 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--patience", type=int, help="early stopping patience on val (epochs)")
     parser.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this wall time")
+    parser.add_argument(
+        "--train-batchnorm",
+        action="store_true",
+        help="robust preset: update BatchNorm statistics while fine-tuning pretrained weights",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, help="TensorFlow intra-op threads (default: all cores)")
     parser.add_argument("--weights-dtype", default="float32", choices=("float32", "float16"))
@@ -71,12 +78,12 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any] | None:
     if args.fit_trust_only:
         if not args.train:
             raise SystemExit(
-                "--train is required to fit trust (OOD statistics come from the training images)."
+                "--data (training folder) is required to fit trust (OOD statistics come from the training images)."
             )
         trust = fit_trust_for_artifact(args.out, args.train, args.val)
         return {"trust": trust}
     if not args.train:
-        raise SystemExit("--train is required unless --fit-trust-only is given.")
+        raise SystemExit("--data (training folder) is required unless --fit-trust-only is given.")
     config = preset_config(
         args.preset,
         backbone=args.backbone,
@@ -88,6 +95,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any] | None:
         seed=args.seed,
         max_minutes=args.max_minutes,
         patience=args.patience,
+        train_batchnorm=True if args.train_batchnorm else None,
     )
     return train_from_folders(
         train_dir=args.train,

@@ -54,6 +54,7 @@ class Phase:
     train_backbone: bool
     schedule: str = "constant"  # "constant" or "cosine" (per epoch, down to lr * min_lr_factor)
     min_lr_factor: float = 0.02
+    warmup_epochs: int = 0  # linear ramp at the start, so unfreezing does not wreck the features
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def preset_config(
     max_minutes: float | None = None,
     patience: int | None = None,
     augment: AugmentConfig | None = None,
+    train_batchnorm: bool | None = None,
 ) -> TrainConfig:
     """The configuration of a preset, with the command line's overrides."""
     get_backbone(backbone)  # refuse unknown names early
@@ -117,12 +119,15 @@ def preset_config(
     if preset == "robust":
         pretrained = resolved is not None
         head = head_epochs if head_epochs is not None else (3 if pretrained else 0)
-        main_lr = learning_rate or (3e-4 if pretrained else 1e-3)
+        main_lr = learning_rate or (2e-4 if pretrained else 1e-3)
+        main_epochs = epochs if epochs is not None else 30
         phases = tuple(
             phase
             for phase in (
                 Phase("head", head, 1e-3, False) if head > 0 else None,
-                Phase("finetune", epochs if epochs is not None else 20, main_lr, True, "cosine"),
+                Phase(
+                    "finetune", main_epochs, main_lr, True, "cosine", warmup_epochs=min(2, main_epochs // 4)
+                ),
             )
             if phase is not None
         )
@@ -134,8 +139,8 @@ def preset_config(
             augment=augment or AugmentConfig(),
             batch_size=batch_size or (32 if backbone != "resnet50" else 16),
             class_weighting=True,
-            freeze_batchnorm=pretrained,
-            patience=patience if patience is not None else 6,
+            freeze_batchnorm=pretrained if train_batchnorm is None else not train_batchnorm,
+            patience=patience if patience is not None else 8,
             seed=seed,
             max_minutes=max_minutes,
         )
@@ -246,9 +251,12 @@ def _load_optimizer(optimizer: Any, path: Path) -> bool:
 
 
 def _phase_lr(phase: Phase, epoch_in_phase: int) -> float:
-    if phase.schedule == "cosine" and phase.epochs > 1:
+    if epoch_in_phase < phase.warmup_epochs:
+        return phase.learning_rate * (epoch_in_phase + 1) / (phase.warmup_epochs + 1)
+    decay_epochs = phase.epochs - phase.warmup_epochs
+    if phase.schedule == "cosine" and decay_epochs > 1:
         floor = phase.learning_rate * phase.min_lr_factor
-        progress = epoch_in_phase / (phase.epochs - 1)
+        progress = (epoch_in_phase - phase.warmup_epochs) / (decay_epochs - 1)
         return float(floor + 0.5 * (phase.learning_rate - floor) * (1 + math.cos(math.pi * progress)))
     return phase.learning_rate
 

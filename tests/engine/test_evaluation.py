@@ -147,9 +147,18 @@ def test_unlabelled_screen_and_cli(fitted_model: dict[str, Path], capsys: Any) -
     report = screen_images(fitted_model["model"], images, show_progress=False)
     assert report["n"] == 8
     assert len(report["per_image"]) == 8
-    code = main([str(fitted_model["model"]), str(fitted_model["val"]), "--perturb", "brightness=0.8"])
+    code = main(
+        [
+            "--model",
+            str(fitted_model["model"]),
+            "--data",
+            str(fitted_model["val"]),
+            "--perturb",
+            "brightness=0.8",
+        ]
+    )
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["perturbation"] == "brightness=0.8"
     assert "per_image" not in printed
-    assert main([str(fitted_model["model"]), str(fitted_model["root"] / "nowhere")]) == 2
+    assert main(["--model", str(fitted_model["model"]), "--data", str(fitted_model["root"] / "nowhere")]) == 2

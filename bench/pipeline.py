@@ -1,0 +1,262 @@
+"""Benchmark of the one-image analysis pipeline against a naive reference, in one warm process.
+
+    python bench/pipeline.py [--model DIR] [--n 50] [--images DIR] [--skip-naive]
+
+Prints JSON: per-stage and end-to-end median and p95 (milliseconds) of `inference.engine.pipeline`,
+and of a naive reference run on the same images in the same process: `model.predict` for the image
+and for the cell crops, Grad-CAM with an eager `GradientTape`, and the OpenCV tutorial watershed
+(markers from `dist > 0.7 * max`) with scikit-image `regionprops` per region. Reading, preprocessing
+and overlays are shared code in both, so the ratio shows what compilation, batching and the
+segmentation design buy.
+
+Images: `../shared/data/all4/val` relative to the project root (classes interleaved), else
+generated smear-like fields. Model: `--model`, else the first folder under `models/` with a
+model.json, else a tiny random network saved in a temporary folder (timings then say little about
+the shipped model; the JSON says which one ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from inference.engine.imageio import read_image  # noqa: E402
+from inference.engine.pipeline import STAGES, Pipeline  # noqa: E402
+from inference.engine.preprocess import prepare_for_model  # noqa: E402
+
+DEFAULT_IMAGES = ROOT.parent / "shared" / "data" / "all4" / "val"
+TARGET_MEDIAN_MS = 150.0
+
+
+def find_images(folder: Path, n: int) -> list[Path]:
+    """Up to n images, taking the class folders in turn so every class is represented."""
+    groups = [
+        sorted(p for p in sub.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        for sub in sorted(folder.iterdir())
+        if sub.is_dir()
+    ]
+    picked: list[Path] = []
+    for i in range(max((len(g) for g in groups), default=0)):
+        picked.extend(g[i] for g in groups if i < len(g))
+    return picked[:n]
+
+
+def generated_images(folder: Path, n: int) -> list[Path]:
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        img = np.full((224, 224, 3), (235, 200, 205), np.uint8)
+        for _ in range(25):
+            c = (int(rng.integers(10, 214)), int(rng.integers(10, 214)))
+            cv2.circle(img, c, int(rng.integers(9, 13)), (215, 150, 160), -1)
+        for _ in range(int(rng.integers(1, 4))):
+            c = (int(rng.integers(20, 204)), int(rng.integers(20, 204)))
+            cv2.circle(img, c, int(rng.integers(14, 20)), (120, 50, 150), -1)
+        path = folder / f"gen{i:03d}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        paths.append(path)
+    return paths
+
+
+def default_model(tmp: Path) -> Path:
+    models = ROOT / "models"
+    if models.is_dir():
+        for candidate in sorted(models.iterdir()):
+            if (candidate / "model.json").is_file():
+                return candidate
+    from inference.engine.artifact import save_artifact
+    from inference.engine.classifier import ClassifierConfig, build_classifier
+
+    config = ClassifierConfig(backbone="tiny_cnn")
+    folder = tmp / "tiny-model"
+    save_artifact(
+        folder, build_classifier(config), info={"name": "tiny-random", "architecture": config.to_dict()}
+    )
+    return folder
+
+
+# -- the naive reference ------------------------------------------------------------------------------
+
+
+def tutorial_watershed(rgb: np.ndarray) -> tuple[np.ndarray, list[dict[str, float]]]:
+    """The OpenCV tutorial's watershed, then regionprops morphometrics of every region."""
+    from skimage.measure import regionprops
+
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    _, thresh = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    kernel = np.ones((3, 3), np.uint8)
+    opening = cv2.morphologyEx(thresh, cv2.MORPH_OPEN, kernel, iterations=2)
+    sure_bg = cv2.dilate(opening, kernel, iterations=3)
+    dist = cv2.distanceTransform(opening, cv2.DIST_L2, 5)
+    _, sure_fg = cv2.threshold(dist, 0.7 * dist.max(), 255, 0)
+    sure_fg = sure_fg.astype(np.uint8)
+    unknown = cv2.subtract(sure_bg, sure_fg)
+    _, markers = cv2.connectedComponents(sure_fg)
+    markers = markers + 1
+    markers[unknown == 255] = 0
+    markers = cv2.watershed(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), markers)
+    labels = np.where(markers > 1, markers - 1, 0).astype(np.int32)
+    props = [
+        {
+            "area": float(r.area),
+            "perimeter": float(r.perimeter),
+            "eccentricity": float(r.eccentricity),
+            "solidity": float(r.solidity),
+            "mean_intensity": float(r.intensity_mean),
+        }
+        for r in regionprops(labels, intensity_image=grey)
+    ]
+    return labels, props
+
+
+class NaiveReference:
+    def __init__(self, pipeline: Pipeline) -> None:
+        from inference.engine.gradcam import gradcam_model
+
+        self.pipeline = pipeline
+        self.model = pipeline.predictor.model
+        self.cam_model = gradcam_model(self.model, pipeline.predictor.last_conv_layer)
+
+    def eager_gradcam(self, prepared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(prepared[None].astype(np.float32))
+        with tf.GradientTape() as tape:
+            conv, logits = self.cam_model(x, training=False)
+            score = logits[0, int(tf.argmax(logits[0]))]
+        grads = tape.gradient(score, conv)
+        weights = tf.reduce_mean(grads, axis=(1, 2))
+        cam = tf.nn.relu(tf.reduce_sum(conv * weights[:, None, None, :], axis=-1))[0].numpy()
+        return cam / (cam.max() or 1.0), logits.numpy()[0]
+
+    def run(self, path: Path, timer: dict[str, float]) -> None:
+        from inference.engine.gradcam import overlay_heatmap, resize_heatmap
+
+        t = time.perf_counter()
+        rgb = read_image(path)
+        prepared = prepare_for_model(rgb)
+        t = _lap(timer, "read_preprocess", t)
+        self.model.predict(prepared[None].astype(np.float32), verbose=0)
+        cam, _ = self.eager_gradcam(prepared)
+        t = _lap(timer, "classify_gradcam", t)
+        tutorial_watershed(rgb)
+        _lap(timer, "segmentation_morphometrics", t)
+        # The tutorial's regions are not cells, so the crops come from the pipeline's segmentation
+        # (computed outside the clock); the crop extraction is timed, then one model.predict.
+        segmentation = self.pipeline_segmentation(rgb)
+        t = time.perf_counter()
+        crops = self.pipeline.crops(rgb, segmentation)
+        if len(crops):
+            self.model.predict(crops.astype(np.float32), verbose=0)
+        t = _lap(timer, "per_cell_classification", t)
+        heatmap = resize_heatmap(cam, rgb.shape[0], rgb.shape[1])
+        overlay_heatmap(rgb, heatmap)
+        _lap(timer, "overlays", t)
+
+    def pipeline_segmentation(self, rgb: np.ndarray) -> Any:
+        from inference.engine.segmentation import segment_cells
+
+        return segment_cells(rgb, self.pipeline.segmentation_params, measure=True)
+
+
+def _lap(timer: dict[str, float], name: str, start: float) -> float:
+    now = time.perf_counter()
+    timer[name] = (now - start) * 1000.0
+    return now
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    arr = np.asarray(values)
+    return {"median_ms": round(float(np.median(arr)), 2), "p95_ms": round(float(np.percentile(arr, 95)), 2)}
+
+
+def _summarise(rows: list[dict[str, float]]) -> dict[str, Any]:
+    stages = {stage: _stats([r[stage] for r in rows]) for stage in STAGES}
+    return {"stages": stages, "end_to_end": _stats([sum(r[s] for s in STAGES) for r in rows])}
+
+
+def _measure(paths: list[Path], run: Callable[[Path], dict[str, float]]) -> list[dict[str, float]]:
+    rows = []
+    for path in paths:
+        rows.append(run(path))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", type=Path, default=None, help="model folder (default: models/*, else tiny)"
+    )
+    parser.add_argument("--n", type=int, default=50, help="number of images (default 50)")
+    parser.add_argument("--images", type=Path, default=None, help="image folder with class sub-folders")
+    parser.add_argument("--skip-naive", action="store_true", help="time the pipeline only")
+    parser.add_argument("--cell-method", default="crops", choices=("crops", "roi"), help="per-cell method")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        model_dir = args.model or default_model(tmp)
+        folder = args.images or DEFAULT_IMAGES
+        paths = find_images(folder, args.n) if folder.is_dir() else generated_images(tmp, args.n)
+        source = "generated"
+        if folder.is_dir():
+            source = (
+                str(folder.relative_to(ROOT.parent)) if folder.is_relative_to(ROOT.parent) else folder.name
+            )
+        pipeline = Pipeline(model_dir, cell_method=args.cell_method)
+        pipeline.warm_up()
+        pipeline.run(paths[0])  # first real image: lazy imports, allocator growth
+
+        def run_pipeline(path: Path) -> dict[str, float]:
+            return dict(pipeline.run(path).timings_ms)
+
+        rows = _measure(paths, run_pipeline)
+        cells = [pipeline.run(p).segmentation.n_nucleated for p in paths[:5]]
+        report: dict[str, Any] = {
+            "images": source,
+            "n": len(paths),
+            "model": pipeline.model_facts,
+            "cpu_count": os.cpu_count(),
+            "cell_method": args.cell_method,
+            "load_average_1min": round(os.getloadavg()[0], 2),
+            "nucleated_cells_first5": cells,
+            "pipeline": _summarise(rows),
+            "target_median_ms": TARGET_MEDIAN_MS,
+        }
+        report["meets_target"] = report["pipeline"]["end_to_end"]["median_ms"] <= TARGET_MEDIAN_MS
+        if not args.skip_naive:
+            naive = NaiveReference(pipeline)
+            naive.run(paths[0], {})  # warm up predict and the eager path too
+
+            def run_naive(path: Path) -> dict[str, float]:
+                timer: dict[str, float] = {}
+                naive.run(path, timer)
+                return timer
+
+            naive_rows = _measure(paths, run_naive)
+            report["naive"] = _summarise(naive_rows)
+            fast = report["pipeline"]["end_to_end"]["median_ms"]
+            slow = report["naive"]["end_to_end"]["median_ms"]
+            report["speedup_median"] = round(slow / fast, 2) if fast else None
+        report["model_dir"] = model_dir.name
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,345 @@
+"""One smear image end to end: the analysis a worker stores for a slide image.
+
+    read + preprocess -> classify + Grad-CAM -> segmentation + morphometrics
+    -> per-cell classification -> trust -> overlays
+
+Stages and their costs (see `bench/pipeline.py`):
+
+- classification and Grad-CAM are one compiled pass (`Predictor.predict`);
+- every nucleated cell's crop is classified in one batched pass, and the whole field's penultimate
+  features (for the out-of-distribution score) ride in that same batch as its first row, so an image
+  costs two forward passes whatever its number of cells;
+- segmentation is the marker-controlled watershed of `segmentation.py`.
+
+A flagged image (low calibrated confidence, or unlike the training data) is presented as "Refer to
+pathologist", never as a confident class. Per-cell calls give the AI blast count: cells called any
+of the three ALL classes. Everything here is an AI suggestion, labelled as such in `to_dict`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .calibration import softmax
+from .classes import CLASS_CODES, CLASS_LABELS
+from .imageio import read_image
+from .preprocess import prepare_for_model
+from .segmentation import SegmentationParams, SegmentationResult, segment_cells
+from .trust import Assessment, TrustModel, load_trust
+
+BENIGN_CODE = "benign"
+BLAST_CODES: tuple[str, ...] = tuple(code for code in CLASS_CODES if code != BENIGN_CODE)
+REFER_LABEL = "Refer to pathologist"
+CROP_SIZE = 224
+# Context around each cell, as a fraction of its box on each side: the crop is then about five cell
+# widths, close to the magnification the classifier was trained at (whole 224x224 fields). Measured
+# on all4/val (100 images): margin 0.25 gave 28 % cell/image agreement and 39 % blast/non-blast
+# agreement; 2.0 gave 59 % and 81 %.
+CELL_CROP_MARGIN = 2.0
+# "crops": each cell's crop through the whole network, batched. "roi": one pass for the field's last
+# convolutional maps, each cell's region averaged and put through the head (the classifier's own
+# global-average-pool head, restricted to the cell). On 100 all4/val images "roi" agreed more with the
+# image label (65 % of cells, 88 % blast/non-blast) at a fifth of the cost; it is not the default yet
+# because it has not been checked against cell-level ground truth.
+CELL_METHODS = ("crops", "roi")
+STAGES = (
+    "read_preprocess",
+    "classify_gradcam",
+    "segmentation_morphometrics",
+    "per_cell_classification",
+    "overlays",
+)
+
+
+@dataclass(frozen=True)
+class ImageCall:
+    """The image-level AI suggestion with its trust verdict."""
+
+    assessment: Assessment
+
+    @property
+    def predicted(self) -> str:
+        return self.assessment.predicted_code
+
+    @property
+    def flagged(self) -> bool:
+        return self.assessment.flagged
+
+    @property
+    def display_label(self) -> str:
+        return REFER_LABEL if self.flagged else CLASS_LABELS[self.predicted]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.assessment.to_dict(), "display_label": self.display_label}
+
+
+@dataclass(frozen=True)
+class CellCall:
+    """One nucleated cell's crop classified; `cell_id` is its id in the segmentation labels."""
+
+    cell_id: int
+    predicted: str
+    confidence: float
+    probabilities: tuple[float, ...]
+
+    @property
+    def is_blast(self) -> bool:
+        return self.predicted in BLAST_CODES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cell_id": self.cell_id,
+            "predicted": self.predicted,
+            "confidence": round(self.confidence, 6),
+            "probabilities": dict(zip(CLASS_CODES, (round(p, 6) for p in self.probabilities), strict=True)),
+            "is_blast": self.is_blast,
+        }
+
+
+@dataclass
+class PipelineResult:
+    """Everything one analysis produces. Arrays stay out of `to_dict` (store them as images)."""
+
+    image_shape: tuple[int, int]
+    classification: ImageCall
+    gradcam_heatmap: np.ndarray  # float32 (H, W) 0..1 at the original image size
+    gradcam_overlay: np.ndarray  # uint8 RGB (H, W, 3)
+    segmentation: SegmentationResult
+    segmentation_overlay: np.ndarray  # uint8 RGB (H, W, 3)
+    cells: list[CellCall]
+    model: dict[str, Any]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def blast_count(self) -> int:
+        return sum(cell.is_blast for cell in self.cells)
+
+    @property
+    def blast_percentage(self) -> float | None:
+        """Blasts among classified nucleated cells (percent); None when there are none."""
+        return 100.0 * self.blast_count / len(self.cells) if self.cells else None
+
+    def to_dict(self) -> dict[str, Any]:
+        pct = self.blast_percentage
+        return {
+            "ai_generated": True,
+            "notice": "AI decision support; not a diagnosis. A pathologist must review every result.",
+            "image_height": self.image_shape[0],
+            "image_width": self.image_shape[1],
+            "classification": self.classification.to_dict(),
+            "segmentation": self.segmentation.to_dict(),
+            "cells": [cell.to_dict() for cell in self.cells],
+            "ai_blast_count": self.blast_count,
+            "ai_blast_percentage": None if pct is None else round(pct, 2),
+            "model": self.model,
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - start) * 1000.0
+
+
+class Pipeline:
+    """A loaded model plus segmentation settings; `run` analyses one image. Thread-safe."""
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        segmentation_params: SegmentationParams | None = None,
+        prepare_crops: bool = True,
+        crop_margin: float = CELL_CROP_MARGIN,
+        cell_method: str = "crops",
+    ) -> None:
+        from .predictor import get_predictor
+
+        self.model_dir = Path(model_dir)
+        self.predictor = get_predictor(self.model_dir)
+        self.trust: TrustModel | None = load_trust(self.predictor.info.get("trust"), self.model_dir)
+        self.segmentation_params = segmentation_params or SegmentationParams()
+        # Crops get the model's CLAHE like whole fields do; off only to measure its effect.
+        self.prepare_crops = prepare_crops
+        self.crop_margin = crop_margin
+        if cell_method not in CELL_METHODS:
+            raise ValueError(f"cell_method must be one of {', '.join(CELL_METHODS)}, not {cell_method!r}.")
+        self.cell_method = cell_method
+        self._roi: Any = None
+        info = self.predictor.info
+        self.model_facts = {
+            "name": info.get("name"),
+            "backbone": info.get("architecture", {}).get("backbone"),
+            "weights_sha256": info.get("weights", {}).get("sha256"),
+            "trust_fitted": self.trust is not None,
+        }
+
+    def warm_up(self) -> None:
+        """Trace the compiled functions once (first calls are slow) on a blank field."""
+        blank = np.full((CROP_SIZE, CROP_SIZE, 3), 230, np.uint8)
+        self.predictor.predict(blank, prepared=True)
+        self.predictor.features_and_logits(np.stack([blank, blank]))
+
+    def _assess_image(self, logits: np.ndarray, features: np.ndarray) -> Assessment:
+        if self.trust is not None:
+            return self.trust.assess(logits[None], features[None])[0]
+        # Without a fitted trust state nothing can vouch for the image: always refer.
+        probs = softmax(logits[None], self.predictor.temperature)[0]
+        index = int(probs.argmax())
+        return Assessment(
+            probabilities=tuple(float(p) for p in probs),
+            predicted_index=index,
+            confidence=float(probs[index]),
+            ood_score=float("nan"),
+            flagged=True,
+            reasons=("trust_not_fitted",),
+        )
+
+    def crops(self, rgb: np.ndarray, segmentation: SegmentationResult) -> np.ndarray:
+        """Model-ready crops (N, 224, 224, 3) uint8 of every nucleated cell, in cell-id order."""
+        from .crops import nucleated_cell_crops
+
+        crops = nucleated_cell_crops(rgb, segmentation, size=CROP_SIZE, margin=self.crop_margin)
+        if self.prepare_crops and len(crops):
+            crops = np.stack([prepare_for_model(crop, CROP_SIZE) for crop in crops])
+        return crops
+
+    def run(self, source: str | Path | bytes | np.ndarray) -> PipelineResult:
+        """Analyse one image: a path, its bytes, or an RGB uint8 array."""
+        from .gradcam import overlay_heatmap, resize_heatmap
+        from .overlays import segmentation_overlay
+
+        timer = _Timer()
+        with timer.stage("read_preprocess"):
+            rgb = source if isinstance(source, np.ndarray) else read_image(source)
+            prepared = prepare_for_model(rgb, self.predictor.input_size)
+        with timer.stage("classify_gradcam"):
+            prediction = self.predictor.predict(prepared, prepared=True, gradcam=True)
+        with timer.stage("segmentation_morphometrics"):
+            segmentation = segment_cells(rgb, self.segmentation_params)
+        with timer.stage("per_cell_classification"):
+            if self.cell_method == "roi":
+                features, cell_logits = self.roi_pass(prepared, segmentation)
+            else:
+                crops = self.crops(rgb, segmentation)
+                batch = np.concatenate([prepared[None], crops]) if len(crops) else prepared[None]
+                all_features, logits = self.predictor.features_and_logits(batch)
+                features, cell_logits = all_features[0], logits[1:]
+            image_call = ImageCall(self._assess_image(np.asarray(prediction.logits), features))
+            cells = self._cell_calls(segmentation, cell_logits)
+        with timer.stage("overlays"):
+            height, width = rgb.shape[:2]
+            assert prediction.gradcam is not None
+            heatmap = resize_heatmap(prediction.gradcam.heatmap, height, width)
+            cam_overlay = overlay_heatmap(rgb, heatmap)
+            seg_overlay = segmentation_overlay(rgb, segmentation)
+        return PipelineResult(
+            image_shape=(int(height), int(width)),
+            classification=image_call,
+            gradcam_heatmap=heatmap,
+            gradcam_overlay=cam_overlay,
+            segmentation=segmentation,
+            segmentation_overlay=seg_overlay,
+            cells=cells,
+            model=self.model_facts,
+            timings_ms=timer.ms,
+        )
+
+    def roi_pass(
+        self, prepared: np.ndarray, segmentation: SegmentationResult
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(field features (D,), per-cell logits (N, C)) from one pass giving the last conv maps."""
+        import cv2
+
+        if self._roi is None:
+            self._roi = _RoiHead(self.predictor.model, self.predictor.last_conv_layer)
+        maps = self._roi.maps(prepared)  # (h, w, K)
+        h, w = maps.shape[:2]
+        pooled = [maps.mean(axis=(0, 1))]
+        for cell_id in range(1, segmentation.n_nucleated + 1):
+            mask = (segmentation.labels == cell_id).astype(np.float32)
+            weight = cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA)
+            total = float(weight.sum())
+            pooled.append((maps * weight[..., None]).sum(axis=(0, 1)) / total if total > 0 else pooled[0])
+        features, logits = self._roi.head(np.stack(pooled))
+        return features[0], logits[1:]
+
+    def _cell_calls(self, segmentation: SegmentationResult, logits: np.ndarray) -> list[CellCall]:
+        if len(logits) == 0:
+            return []
+        temperature = self.trust.temperature if self.trust is not None else self.predictor.temperature
+        probs = softmax(logits, temperature)
+        ids = [cell.id for cell in segmentation.nucleated_cells] or list(range(1, len(probs) + 1))
+        return [
+            CellCall(
+                cell_id=int(cell_id),
+                predicted=CLASS_CODES[int(p.argmax())],
+                confidence=float(p.max()),
+                probabilities=tuple(float(x) for x in p),
+            )
+            for cell_id, p in zip(ids, probs, strict=True)
+        ]
+
+
+class _RoiHead:
+    """The classifier cut at its last conv layer, and its dense head applied in NumPy to pooled maps."""
+
+    def __init__(self, model: Any, layer_name: str) -> None:
+        import keras
+        import tensorflow as tf
+
+        from .classifier import FEATURES_LAYER, LOGITS_LAYER
+
+        conv = keras.Model(model.inputs, model.get_layer(layer_name).output)
+        size = int(model.inputs[0].shape[1])
+        spec = tf.TensorSpec([None, size, size, 3], tf.float32)
+        self._maps = tf.function(lambda x: conv(x, training=False), input_signature=[spec])
+        self._w1, self._b1 = (
+            np.asarray(a, np.float64) for a in model.get_layer(FEATURES_LAYER).get_weights()
+        )
+        self._w2, self._b2 = (np.asarray(a, np.float64) for a in model.get_layer(LOGITS_LAYER).get_weights())
+        self._lock = threading.Lock()
+
+    def maps(self, prepared: np.ndarray) -> np.ndarray:
+        with self._lock:
+            out = self._maps(prepared[None].astype(np.float32))
+        return np.asarray(out.numpy()[0], dtype=np.float64)
+
+    def head(self, pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Global-average-pooled vectors (n, K) -> (features (n, D), logits (n, C)); ReLU features."""
+        features = np.maximum(pooled @ self._w1 + self._b1, 0.0)
+        return features, features @ self._w2 + self._b2
+
+
+_PIPELINES: dict[str, Pipeline] = {}
+_PIPELINES_LOCK = threading.Lock()
+
+
+def get_pipeline(model_dir: str | Path) -> Pipeline:
+    """The process-wide pipeline of a model folder (the model is loaded once per process)."""
+    key = str(Path(model_dir).resolve())
+    with _PIPELINES_LOCK:
+        if key not in _PIPELINES:
+            _PIPELINES[key] = Pipeline(model_dir)
+        return _PIPELINES[key]
+
+
+def analyse_image(model_dir: str | Path, source: str | Path | bytes | np.ndarray) -> PipelineResult:
+    """Analyse one image with the process-wide pipeline of `model_dir`."""
+    return get_pipeline(model_dir).run(source)

@@ -1,0 +1,65 @@
+"""`manage.py evaluate_classifier [--model PATH_OR_VERSION] --data DIR [--out FILE.json] [--plots DIR]`.
+
+Thin wrapper of `inference.engine.evaluation` (same options as `python -m inference.engine.evaluation`);
+without --model it evaluates the active registered model. TensorFlow is imported only when the
+command runs, never when Django loads commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from inference.management.commands.activate_model import find_version
+from inference.registry import active_model, artifact_path
+
+
+def resolve_model(reference: str | None) -> Path:
+    """A folder path, a registered version (see `activate_model`), or the active model."""
+    if reference is None:
+        version = active_model()
+        if version is None:
+            raise CommandError("No model is active: pass --model, or register and activate one.")
+        return artifact_path(version)
+    if Path(reference).is_dir():
+        return Path(reference)
+    return artifact_path(find_version(reference))
+
+
+class Command(BaseCommand):
+    help = (
+        "Evaluate a classifier on a folder with one sub-folder per class (Benign/Early/Pre/Pro or class "
+        "codes): accuracy, F1, kappa, ECE, per-class figures, flagged rate. --perturb hue=N rotates hue "
+        "by N degrees before preprocessing; --unlabelled screens plain images; --cells scores per-cell "
+        "calls."
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        from inference.engine.evaluation import add_arguments
+
+        add_arguments(parser, model_required=False)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from inference.engine.errors import EngineError
+        from inference.engine.evaluation import run_evaluation, summary
+
+        try:
+            report = run_evaluation(
+                resolve_model(options["model"]),
+                options["data"],
+                perturb=options["perturb"],
+                unlabelled=options["unlabelled"],
+                cells=options["cells"],
+                limit=options["limit"],
+                cell_method=options["cell_method"],
+                plots_dir=options["plots"],
+                output=options["out"],
+                batch_size=options["batch_size"],
+            )
+        except (EngineError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(json.dumps(summary(report), indent=2))

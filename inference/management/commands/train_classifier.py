@@ -1,0 +1,71 @@
+"""`manage.py train_classifier --train DIR --val DIR --out models/NAME [--backbone ...] [--resume]`.
+
+Thin wrapper of `inference.engine.train_cli` (same options as `python -m inference.engine.train_cli`).
+TensorFlow is imported only when the command runs, never when Django loads commands. The artifact
+it writes is registered separately (`manage.py register_model`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+_DJANGO_OPTIONS = {
+    "verbosity",
+    "settings",
+    "pythonpath",
+    "traceback",
+    "no_color",
+    "force_color",
+    "skip_checks",
+}
+
+
+class Command(BaseCommand):
+    help = (
+        "Train the image classifier on a folder with one sub-folder per class (Benign/Early/Pre/Pro or "
+        "class codes), select on --val, and write a model artifact (weights, model.json, MODEL_CARD.md). "
+        "Presets: robust (default; two phases, colour/stain augmentation, early stopping) or seed "
+        "(Adam 1e-6, 25 epochs). Checkpoints go to --run-dir each epoch; --resume continues."
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        from inference.engine.train_cli import add_training_arguments
+
+        add_training_arguments(parser)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from inference.engine.errors import EngineError
+        from inference.engine.train_cli import run
+
+        engine_log = logging.getLogger("inference.engine")
+        engine_log.setLevel(logging.INFO)
+        if not engine_log.handlers and not logging.getLogger().handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            engine_log.addHandler(handler)
+        if sys.argv[1:2] == ["train_classifier"]:
+            typed = [arg for arg in sys.argv[2:] if arg != "--resume"]
+            command = f"python manage.py train_classifier {shlex.join(typed)}"
+        else:
+            command = "call_command('train_classifier', ...)"
+        namespace = argparse.Namespace(**{k: v for k, v in options.items() if k not in _DJANGO_OPTIONS})
+        try:
+            info = run(namespace, command)
+        except EngineError as exc:
+            raise CommandError(str(exc)) from exc
+        if info and "weights" in info:
+            val = info.get("metrics", {}).get("val", {})
+            figures = ", ".join(
+                f"{key} {val[key]:.4f}" for key in ("accuracy", "f1_weighted", "kappa") if key in val
+            )
+            self.stdout.write(
+                f"Wrote {options['out']} (weights sha256 {info['weights']['sha256']}); val {figures}."
+            )
+        elif info is not None:
+            self.stdout.write("Trust fitted." if info.get("trust") else "Trust not fitted.")

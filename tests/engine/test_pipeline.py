@@ -1,0 +1,118 @@
+"""One image end to end with a tiny model: typed result, JSON summary, blast count, refer-if-flagged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from inference.engine.classes import CLASS_CODES
+from inference.engine.evaluation import evaluate_cells
+from inference.engine.pipeline import REFER_LABEL, STAGES, CellCall, Pipeline, PipelineResult
+from tests.engine.test_evaluation import make_tiny_artifact, smear_like, write_dataset
+
+
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from inference.engine.artifact import update_model_info
+    from inference.engine.predictor import Predictor
+    from inference.engine.trust import fit_trust
+
+    root = tmp_path_factory.mktemp("pipeline")
+    bare = make_tiny_artifact(root / "bare")
+    trusted = make_tiny_artifact(root / "trusted")
+    train = write_dataset(root / "train", per_class=6, seed=3)
+    val = write_dataset(root / "val", per_class=4, seed=4)
+    update_model_info(trusted, trust=fit_trust(Predictor.from_artifact(trusted), train, val, folder=trusted))
+    return {"bare": bare, "trusted": trusted, "val": val}
+
+
+@pytest.fixture(scope="module")
+def field_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rgb = smear_like(np.random.default_rng(7), tint=0, size=(180, 240))
+    path = tmp_path_factory.mktemp("field") / "field.png"
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def test_result_is_typed_and_json_ready(model_dirs: dict[str, Path], field_png: Path) -> None:
+    result = Pipeline(model_dirs["trusted"]).run(field_png)
+    assert isinstance(result, PipelineResult)
+    assert result.image_shape == (180, 240)
+    assert result.gradcam_heatmap.shape == (180, 240)
+    assert result.gradcam_overlay.shape == result.segmentation_overlay.shape == (180, 240, 3)
+    assert set(result.timings_ms) == set(STAGES)
+    data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert data["ai_generated"] is True
+    assert data["classification"]["predicted"] in CLASS_CODES
+    assert 0.0 <= data["classification"]["confidence"] <= 1.0
+    assert data["model"]["trust_fitted"] is True
+    assert data["segmentation"]["nucleated_cells"] == len(data["cells"])
+
+
+def test_every_nucleated_cell_is_classified_and_blasts_counted(
+    model_dirs: dict[str, Path], field_png: Path
+) -> None:
+    result = Pipeline(model_dirs["trusted"]).run(field_png)
+    assert result.segmentation.n_nucleated >= 1
+    assert [c.cell_id for c in result.cells] == list(range(1, result.segmentation.n_nucleated + 1))
+    assert result.blast_count == sum(c.predicted != "benign" for c in result.cells)
+    assert result.blast_percentage == pytest.approx(100 * result.blast_count / len(result.cells))
+
+
+def test_any_all_class_is_a_blast() -> None:
+    call = CellCall(cell_id=1, predicted="pro_b", confidence=0.9, probabilities=(0.0, 0.0, 0.1, 0.9))
+    assert call.is_blast
+    assert call.to_dict()["is_blast"] is True
+    assert not CellCall(
+        cell_id=2, predicted="benign", confidence=0.9, probabilities=(0.9, 0, 0, 0.1)
+    ).is_blast
+
+
+def test_flagged_image_is_referred_not_classified(model_dirs: dict[str, Path], field_png: Path) -> None:
+    pipeline = Pipeline(model_dirs["trusted"])
+    noise = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)  # nothing like a smear
+    result = pipeline.run(noise)
+    assert result.classification.flagged
+    assert result.to_dict()["classification"]["display_label"] == REFER_LABEL
+    # a model without fitted trust cannot vouch for anything: refer
+    bare = Pipeline(model_dirs["bare"]).run(field_png).to_dict()["classification"]
+    assert bare["display_label"] == REFER_LABEL
+    assert bare["ood_score"] is None
+    assert bare["reasons"] == ["trust_not_fitted"]
+
+
+def test_bytes_and_arrays_are_accepted(model_dirs: dict[str, Path], field_png: Path) -> None:
+    pipeline = Pipeline(model_dirs["trusted"])
+    from_bytes = pipeline.run(field_png.read_bytes())
+    rgb = cv2.cvtColor(cv2.imread(str(field_png)), cv2.COLOR_BGR2RGB)
+    from_array = pipeline.run(rgb)
+    assert from_bytes.classification.assessment.probabilities == pytest.approx(
+        from_array.classification.assessment.probabilities
+    )
+
+
+def test_cell_agreement_report(model_dirs: dict[str, Path]) -> None:
+    report = evaluate_cells(model_dirs["trusted"], model_dirs["val"], limit=8, show_progress=False)
+    assert report["n_images"] == 8
+    assert report["n_cells"] == sum(v["cells"] for v in report["per_class"].values())
+    if report["n_cells"]:
+        assert 0.0 <= report["cell_agreement"] <= 1.0
+        assert report["cell_agreement"] <= report["blast_agreement"]
+
+
+def test_roi_cell_method_matches_crops_shape_and_whole_field(
+    model_dirs: dict[str, Path], field_png: Path
+) -> None:
+    crops = Pipeline(model_dirs["trusted"]).run(field_png)
+    roi = Pipeline(model_dirs["trusted"], cell_method="roi").run(field_png)
+    assert [c.cell_id for c in roi.cells] == [c.cell_id for c in crops.cells]
+    # the whole-field row of the ROI head is the classifier's own features: same OOD score
+    assert roi.classification.assessment.ood_score == pytest.approx(
+        crops.classification.assessment.ood_score, rel=1e-3
+    )
+    with pytest.raises(ValueError, match="cell_method"):
+        Pipeline(model_dirs["trusted"], cell_method="magic")
