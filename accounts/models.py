@@ -43,8 +43,8 @@ class UserManager(BaseUserManager["User"]):
 
 class User(AbstractUser):
     username = None  # type: ignore[assignment]
-    # Users are not BaseModel rows (AbstractUser brings its own fields), but share its public id.
-    external_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Users are not BaseModel rows (AbstractUser brings its own fields), but share its UUID key.
+    external_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField("e-mail address", unique=True)
     full_name = models.CharField(max_length=200, blank=True)
 

@@ -8,9 +8,12 @@ from django.db import models
 
 
 class BaseModel(models.Model):
-    """A UUID `external_id` is the only identifier that leaves the server (URLs, API, QR codes)."""
+    """A UUID `external_id` is the primary key and the only identifier (URLs, API, admin, QR codes).
 
-    external_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    With no integer key at all, none can leak: the admin's own URLs carry the UUID too.
+    """
+
+    external_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

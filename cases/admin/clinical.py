@@ -104,7 +104,7 @@ class PatientAdmin(ScopedAdmin):
 class TransitionInline(ReadOnlyInline):
     model = CaseTransition
     fields = readonly_fields = ("created_at", "from_state", "to_state", "actor_label", "reason")
-    ordering = ["created_at", "id"]
+    ordering = ["created_at"]
     verbose_name = "state change"
     verbose_name_plural = "state history"
 

@@ -36,7 +36,7 @@ def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[st
     for field in instance._meta.concrete_fields:
         if fields is not None and field.name not in fields:
             continue
-        if field.name in {"id", "created_at", "updated_at"}:
+        if field.primary_key or field.name in {"created_at", "updated_at"}:
             continue
         if isinstance(field, models.ForeignKey):
             related = getattr(instance, field.name)

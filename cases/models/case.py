@@ -74,7 +74,7 @@ class CaseTransition(BaseModel):
     reason = models.TextField(blank=True)
 
     class Meta:
-        ordering = ["created_at", "id"]
+        ordering = ["created_at"]
 
     def __str__(self) -> str:
         return f"{self.case}: {self.from_state} → {self.to_state}"

@@ -22,7 +22,7 @@ class Slide(BaseModel):
     collected_at = models.DateTimeField("collection time")
 
     class Meta:
-        ordering = ["created_at", "id"]
+        ordering = ["created_at"]
 
     def __str__(self) -> str:
         return f"{self.case} / {self.label or self.get_stain_display()}"
@@ -51,7 +51,7 @@ class SlideImage(BaseModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "sha256"], name="unique_image_per_case")]
-        ordering = ["created_at", "id"]
+        ordering = ["created_at"]
 
     def __str__(self) -> str:
         return self.original_filename

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any] | None:
     if args.fit_trust_only:
         if not args.train:
             raise SystemExit(
-                "--data (training folder) is required to fit trust (OOD statistics come from the training images)."
+                "--data is required to fit trust (OOD statistics come from the training images)."
             )
         trust = fit_trust_for_artifact(args.out, args.train, args.val)
         return {"trust": trust}
