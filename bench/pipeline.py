@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from inference.engine.imageio import read_image  # noqa: E402
-from inference.engine.pipeline import STAGES, Pipeline  # noqa: E402
+from inference.engine.pipeline import CELL_METHODS, DEFAULT_CELL_METHOD, STAGES, Pipeline  # noqa: E402
 from inference.engine.preprocess import prepare_for_model  # noqa: E402
 
 DEFAULT_IMAGES = ROOT.parent / "shared" / "data" / "all4" / "val"
@@ -205,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=50, help="number of images (default 50)")
     parser.add_argument("--images", type=Path, default=None, help="image folder with class sub-folders")
     parser.add_argument("--skip-naive", action="store_true", help="time the pipeline only")
-    parser.add_argument("--cell-method", default="crops", choices=("crops", "roi"), help="per-cell method")
+    parser.add_argument(
+        "--cell-method", default=DEFAULT_CELL_METHOD, choices=CELL_METHODS, help="per-cell method"
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp_name:

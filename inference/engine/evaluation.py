@@ -37,6 +37,7 @@ from .datasets import IMAGE_SUFFIXES, scan_image_folder
 from .errors import DatasetError, EngineError
 from .imageio import read_image
 from .metrics import classification_metrics, ece_sampling_floor
+from .pipeline import CELL_METHODS, DEFAULT_CELL_METHOD
 from .preprocess import prepare_for_model
 
 DEFAULT_BATCH_SIZE = 32
@@ -299,7 +300,7 @@ def evaluate_cells(
     *,
     limit: int | None = None,
     show_progress: bool = True,
-    cell_method: str = "crops",
+    cell_method: str = DEFAULT_CELL_METHOD,
 ) -> dict[str, Any]:
     """How per-cell calls agree with the image label, through the full pipeline.
 
@@ -391,7 +392,7 @@ def run_evaluation(
     unlabelled: bool = False,
     cells: bool = False,
     limit: int | None = None,
-    cell_method: str = "crops",
+    cell_method: str = DEFAULT_CELL_METHOD,
     plots_dir: str | Path | None = None,
     output: str | Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -430,7 +431,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, model_required: bool = Tru
     parser.add_argument("--unlabelled", action="store_true", help="no class folders: flagged rate only")
     parser.add_argument("--cells", action="store_true", help="per-cell calls against the image labels")
     parser.add_argument("--limit", type=int, default=None, help="--cells: at most this many images")
-    parser.add_argument("--cell-method", default="crops", choices=("crops", "roi"), help="--cells: method")
+    parser.add_argument(
+        "--cell-method", default=DEFAULT_CELL_METHOD, choices=CELL_METHODS, help="--cells: method"
+    )
     parser.add_argument("--plots", type=Path, default=None, help="write PNG plots to this folder")
     parser.add_argument(
         "--out", type=Path, default=None, metavar="FILE.json", help="write the full JSON report here"
