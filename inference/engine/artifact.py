@@ -249,6 +249,24 @@ def _metrics_rows(metrics: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _trust_lines(trust: dict[str, Any] | None) -> list[str]:
+    if not trust:
+        return ["Not fitted yet (`trust` is null in model.json); outputs are uncalibrated softmax scores."]
+    lines = [
+        f"- Method: {trust.get('method', 'see model.json')}.",
+        f"- Temperature {_fmt(trust.get('temperature'))}; validation ECE {_fmt(trust.get('val_ece_before'))} "
+        f"before, {_fmt(trust.get('val_ece_after'))} after scaling.",
+        f'- An image is flagged "refer to pathologist" when its calibrated confidence is below '
+        f"{_fmt(trust.get('confidence_threshold'))} or its OOD score is above "
+        f"{_fmt(trust.get('ood_threshold'))}; "
+        f"thresholds chosen on validation for at most {_fmt(trust.get('max_flagged_rate'))} flagged "
+        f"(flagged there: {_fmt(trust.get('val_flagged_rate'))}).",
+    ]
+    checks = trust.get("checks") or {}
+    lines += [f"- {name}: {text}" for name, text in checks.items()]
+    return lines
+
+
 def render_model_card(info: dict[str, Any]) -> str:
     backbone = info.get("backbone", {})
     data = info.get("data", {})
@@ -314,11 +332,7 @@ def render_model_card(info: dict[str, Any]) -> str:
         "",
         "## Calibration and out-of-distribution checks",
         "",
-        (
-            "Fitted: see `trust` in model.json (temperature, OOD statistics, thresholds)."
-            if trust
-            else "Not fitted yet (`trust` is null in model.json); outputs are uncalibrated softmax scores."
-        ),
+        *_trust_lines(trust),
         "",
         "## Limitations",
         "",
