@@ -7,7 +7,7 @@ process. Registering the same weights twice is a no-op; a new version is a new r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -37,6 +37,12 @@ def artifact_path(version: ModelVersion) -> Path:
     return path if path.is_absolute() else Path(settings.BASE_DIR) / path
 
 
+def _backbone_name(info: dict[str, Any]) -> str:
+    """`backbone` in model.json is a name, or a dict with the name and the starting weights."""
+    backbone = info.get("backbone") or info["architecture"].get("backbone", "")
+    return str(backbone.get("name", "") if isinstance(backbone, dict) else backbone)[:40]
+
+
 def register_model(
     folder: str | Path, *, activate: bool = False, actor: User | AnonymousUser | None = None
 ) -> tuple[ModelVersion, bool]:
@@ -52,7 +58,7 @@ def register_model(
             version = ModelVersion.objects.create(
                 name=str(info.get("name") or folder.name),
                 version=str(info.get("version") or info.get("created_at") or sha[:12])[:40],
-                backbone=str(info.get("backbone") or info["architecture"].get("backbone", "")),
+                backbone=_backbone_name(info),
                 weights_sha256=sha,
                 classes=list(info["classes"]),
                 preprocessing=dict(info.get("preprocessing") or {}),

@@ -32,3 +32,4 @@ def test_command_trains_and_the_artifact_registers(tmp_path: Path) -> None:
     version, created = register_model(out)
     assert created
     assert version.weights_sha256 == info["weights"]["sha256"]
+    assert version.backbone == "tiny_cnn"
