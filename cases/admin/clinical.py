@@ -13,12 +13,13 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from accounts.models import Role, User
 from accounts.permissions import Action
+from cases.access import log_view
 from cases.models import Case, CaseTransition, Patient, Slide, SlideImage
 from cases.services.cases import EDITABLE_STATES, create_case, update_case
 from cases.services.patients import create_patient, update_patient
@@ -59,8 +60,21 @@ def thumbnail(image: SlideImage, height: int = 64) -> str:
     )
 
 
+class AccessLogged(ScopedAdmin):
+    """Opening a patient or a case in the admin is a view like any other: it goes in the access log."""
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        if request.method == "GET":
+            obj = self.get_object(request, object_id)
+            if obj is not None:
+                log_view(request.user, obj)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
 @admin.register(Patient)
-class PatientAdmin(ScopedAdmin):
+class PatientAdmin(AccessLogged):
     view_action = Action.VIEW_PATIENT
     change_action = Action.CREATE_PATIENT
     list_display = [
@@ -116,7 +130,7 @@ class SlideInline(ReadOnlyInline):
 
 
 @admin.register(Case)
-class CaseAdmin(ScopedAdmin):
+class CaseAdmin(AccessLogged):
     view_action = Action.VIEW_CASE
     change_action = Action.CREATE_CASE
     list_display = [
