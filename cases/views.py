@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -108,24 +109,50 @@ class PatientListView(StaffPageMixin, ListView):
         return context
 
 
-class PatientCreateView(StaffPageMixin, View):
-    page_action = Action.CREATE_PATIENT
+class _CreateThroughService(StaffPageMixin, View):
+    """A form whose valid data goes to a create service; the service's refusals become form errors."""
+
+    form_class: type[forms.BaseForm]
+    template_name: str
+    parent_field: str  # the cleaned field the service takes first (the institution, the patient)
+
+    def create(self, user: Any, parent: Any, **fields: Any) -> Any:
+        raise NotImplementedError
+
+    def created(self, request: HttpRequest, obj: Any) -> HttpResponse:
+        raise NotImplementedError
+
+    def form(self, request: HttpRequest, **kwargs: Any) -> forms.BaseForm:
+        return self.form_class(user=request.user, **kwargs)  # type: ignore[call-arg]
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "cases/patient_form.html", {"form": PatientForm(user=request.user)})
+        return render(request, self.template_name, {"form": self.form(request)})
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        form = PatientForm(request.POST, user=request.user)
+        form = self.form(request, data=request.POST)
         if form.is_valid():
-            fields = {k: v for k, v in form.cleaned_data.items() if k != "institution"}
+            fields = {k: v for k, v in form.cleaned_data.items() if k != self.parent_field}
             try:
-                patient = create_patient(request.user, form.cleaned_data["institution"], **fields)
+                obj = self.create(request.user, form.cleaned_data[self.parent_field], **fields)
             except ValidationError as exc:
                 _form_errors_from(exc, form)
             else:
-                messages.success(request, f"Patient {patient.full_name} registered.")
-                return redirect("cases:patient_detail", patient.external_id)
-        return render(request, "cases/patient_form.html", {"form": form}, status=400)
+                return self.created(request, obj)
+        return render(request, self.template_name, {"form": form}, status=400)
+
+
+class PatientCreateView(_CreateThroughService):
+    page_action = Action.CREATE_PATIENT
+    form_class = PatientForm
+    template_name = "cases/patient_form.html"
+    parent_field = "institution"
+
+    def create(self, user: Any, parent: Any, **fields: Any) -> Patient:
+        return create_patient(user, parent, **fields)
+
+    def created(self, request: HttpRequest, obj: Patient) -> HttpResponse:
+        messages.success(request, f"Patient {obj.full_name} registered.")
+        return redirect("cases:patient_detail", obj.external_id)
 
 
 class PatientDetailView(StaffPageMixin, View):
@@ -140,27 +167,24 @@ class PatientDetailView(StaffPageMixin, View):
         return render(request, "cases/patient_detail.html", context)
 
 
-class CaseCreateView(StaffPageMixin, View):
+class CaseCreateView(_CreateThroughService):
     page_action = Action.CREATE_CASE
+    form_class = CaseForm
+    template_name = "cases/case_form.html"
+    parent_field = "patient"
 
     def get(self, request: HttpRequest) -> HttpResponse:
         initial = {}
         if patient_id := request.GET.get("patient"):
             initial["patient"] = access.get_patient_for_user(request.user, patient_id)
-        return render(request, "cases/case_form.html", {"form": CaseForm(user=request.user, initial=initial)})
+        return render(request, self.template_name, {"form": self.form(request, initial=initial)})
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = CaseForm(request.POST, user=request.user)
-        if form.is_valid():
-            fields = {k: v for k, v in form.cleaned_data.items() if k != "patient"}
-            try:
-                case = create_case(request.user, form.cleaned_data["patient"], **fields)
-            except ValidationError as exc:
-                _form_errors_from(exc, form)
-            else:
-                messages.success(request, f"Case {case.accession_number} created.")
-                return redirect("cases:case_detail", case.external_id)
-        return render(request, "cases/case_form.html", {"form": form}, status=400)
+    def create(self, user: Any, parent: Any, **fields: Any) -> Case:
+        return create_case(user, parent, **fields)
+
+    def created(self, request: HttpRequest, obj: Case) -> HttpResponse:
+        messages.success(request, f"Case {obj.accession_number} created.")
+        return redirect("cases:case_detail", obj.external_id)
 
 
 def _available_moves(request: HttpRequest, case: Case) -> list[dict[str, Any]]:

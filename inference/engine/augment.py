@@ -9,7 +9,7 @@ does not change. Hue shifts are in degrees of the colour wheel (as `evaluation.p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -50,16 +50,7 @@ NO_AUGMENTATION = AugmentConfig(
     hed_bias=0.0,
     colour_probability=0.0,
 )
-FLIPS_ONLY = AugmentConfig(
-    max_rotation_deg=0.0,
-    hue_shift=0.0,
-    saturation=0.0,
-    brightness=0.0,
-    contrast=0.0,
-    hed_sigma=0.0,
-    hed_bias=0.0,
-    colour_probability=0.0,
-)
+FLIPS_ONLY = replace(NO_AUGMENTATION, flips=True, rot90=True)
 
 
 def shift_hue(image: np.ndarray, delta: float) -> np.ndarray:
