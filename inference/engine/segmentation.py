@@ -73,8 +73,17 @@ class SegmentationParams:
     marker_nucleus_clearance: float = 0.3
     # Pale centres of red cells are holes in the mask; holes up to this area are filled.
     max_hole_area: float = 1.0
-    # A red-cell region smaller than this (a fragment, a cell mostly outside the field) is not counted.
+    # A red-cell region smaller than this (a fragment) is not counted.
     min_cell_area: float = 0.3
+    # The next three are in units of the field's typical red cell: the median area of its red-cell
+    # regions away from the border (r, the radius of the packing discs, can be smaller than the cells').
+    # A region cut by the image border is counted only when at least this much of a cell is in the
+    # field: the CBC boxes leave out most slivers of cells outside the field.
+    min_border_cell_area: float = 0.5
+    # Regions of at least this many cells whose outline is concave (solidity at most
+    # `clump_max_solidity`: overlapping discs) are split into that many cells.
+    clump_split_cells: float = 1.7
+    clump_max_solidity: float = 0.93
 
 
 @dataclass
@@ -326,6 +335,60 @@ def _split_nuclei(nucleus: np.ndarray, r: float, params: SegmentationParams) -> 
     return nuclei
 
 
+def _on_border(labels: np.ndarray, n_labels: int) -> np.ndarray:
+    """Per label id: does the region touch the image border."""
+    touching = np.zeros(n_labels, dtype=bool)
+    touching[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    return touching
+
+
+def _typical_red_cell_area(labels: np.ndarray, first_red: int, next_id: int, r: float) -> float:
+    """Median area of the red-cell regions away from the border (fragments left out), in pixels.
+
+    Bounded to 1-2 disc areas (pi r^2); with fewer than three such regions, 1.3 disc areas (the
+    CBC fields' typical ratio: the packing discs of overlapping cells are smaller than the cells).
+    """
+    disc = math.pi * r * r
+    areas = np.bincount(labels.ravel(), minlength=next_id)[first_red:next_id]
+    inner = areas[~_on_border(labels, next_id)[first_red:next_id] & (areas >= 0.5 * disc)]
+    if inner.size < 3:
+        return 1.3 * disc
+    return float(np.clip(np.median(inner), disc, 2.0 * disc))
+
+
+def _split_clumps(
+    labels: np.ndarray, first_red: int, next_id: int, cell: float, params: SegmentationParams
+) -> int:
+    """Split merged clumps of overlapping red cells in place; returns the next free label id.
+
+    Overlapping discs whose overlap is wide leave a single distance peak, so the watershed gives the
+    clump one marker. A region of at least `clump_split_cells` typical red cells (`cell` pixels each)
+    with a concave outline is cut into round(area / cell) parts by k-means on its pixel coordinates
+    (straight cuts between the cells' centres, which is what two overlapping discs need).
+    """
+    if params.clump_split_cells <= 0:
+        return next_id
+    areas = np.bincount(labels.ravel(), minlength=next_id)
+    candidates = np.nonzero(areas[first_red:next_id] >= params.clump_split_cells * cell)[0] + first_red
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    for label_id in candidates:
+        ys, xs = np.nonzero(labels == label_id)
+        points = np.stack([xs, ys], axis=1).astype(np.float32)
+        hull_area = cv2.contourArea(cv2.convexHull(points))
+        if areas[label_id] > params.clump_max_solidity * max(hull_area, 1.0):
+            continue
+        k = max(2, round(float(areas[label_id]) / cell))
+        cv2.setRNGSeed(0)
+        start = np.zeros((len(points), 1), dtype=np.int32)
+        _, found, _ = cv2.kmeans(points, k, start, criteria, 2, cv2.KMEANS_PP_CENTERS)
+        parts = np.asarray(found).ravel()
+        for part in range(1, k):
+            chosen = parts == part
+            labels[ys[chosen], xs[chosen]] = next_id
+            next_id += 1
+    return next_id
+
+
 def _segment_work(
     rgb: np.ndarray, r: float, nucleus: np.ndarray, foreground: np.ndarray, params: SegmentationParams
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -354,14 +417,21 @@ def _segment_work(
         markers[y, x] = next_id
         next_id += 1
     labels = watershed(-dist, markers, mask=fg).astype(np.int32)
+    cell = _typical_red_cell_area(labels, n_nucleated + 1, next_id, r)
+    next_id = _split_clumps(labels, n_nucleated + 1, next_id, cell, params)
 
-    # Renumber red cells, dropping fragments too small to be a cell.
+    # Renumber red cells, dropping fragments too small to be a cell and slivers cut by the border.
     areas = np.bincount(labels.ravel(), minlength=next_id)
+    on_border = _on_border(labels, next_id)
     remap = np.zeros(max(next_id, 1), dtype=np.int32)
     remap[: n_nucleated + 1] = np.arange(n_nucleated + 1)
     n_red = 0
     for label_id in range(n_nucleated + 1, next_id):
-        if areas[label_id] >= params.min_cell_area * cell_area:
+        if on_border[label_id]:
+            keep = areas[label_id] >= params.min_border_cell_area * cell
+        else:
+            keep = areas[label_id] >= params.min_cell_area * cell_area
+        if keep:
             n_red += 1
             remap[label_id] = n_nucleated + n_red
     labels = remap[labels]

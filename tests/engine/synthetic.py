@@ -140,3 +140,18 @@ def dense_pale_field(radius: int = 8, seed: int = 0, size: int = 224) -> Field:
         red_radius=r,
         nucleated_centres=nucleated_centres,
     )
+
+
+def border_field(radius: int = 10, seed: int = 0) -> Field:
+    """Six whole red cells (a touching pair and four single), one cut by the left border with about
+    two thirds of it in the field (counted), and one outside the top border of which only a cap of
+    about 0.37 of a cell is in the field (not counted: the neighbouring field has it)."""
+    r = radius
+    width, height = 22 * r, 14 * r
+    image = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
+    centres = [(5 * r, 5 * r), (5 * r + round(1.3 * r), 5 * r), (13 * r, 5 * r), (18 * r, 5 * r)]
+    centres += [(9 * r, 10 * r), (15 * r, 10 * r), (round(0.3 * r), 10 * r)]
+    for centre in centres:
+        draw_red_cell(image, centre, r)
+    draw_red_cell(image, (15 * r, round(-0.2 * r)), r)
+    return Field(rgb=_finish(image, seed, r), n_red=len(centres), n_nucleated=0, n_platelets=0, red_radius=r)

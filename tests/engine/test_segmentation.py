@@ -10,8 +10,13 @@ import pytest
 
 from inference.engine.errors import ImageError
 from inference.engine.overlays import NUCLEATED_CELL_COLOUR, RED_CELL_COLOUR, segmentation_overlay
-from inference.engine.segmentation import SegmentationParams, estimate_cell_radius, segment_cells
-from tests.engine.synthetic import dense_pale_field, touching_field, touching_nucleated_pair
+from inference.engine.segmentation import (
+    SegmentationParams,
+    _split_clumps,
+    estimate_cell_radius,
+    segment_cells,
+)
+from tests.engine.synthetic import border_field, dense_pale_field, touching_field, touching_nucleated_pair
 
 
 @pytest.mark.parametrize("radius", [8, 12, 20])
@@ -130,3 +135,24 @@ def test_a_large_nucleus_caps_the_red_cell_radius() -> None:
     cv2.circle(nucleus, (150, 220), 30, 1, thickness=-1)
     radius = estimate_cell_radius((mask | nucleus).astype(bool), nucleus.astype(bool))
     assert 25 <= radius <= 31
+
+
+@pytest.mark.parametrize("radius", [8, 12, 40])
+def test_a_cell_mostly_outside_the_field_is_not_counted(radius: int) -> None:
+    field = border_field(radius=radius, seed=radius)
+    result = segment_cells(field.rgb, measure=False)
+    assert (result.n_nucleated, result.n_red) == (0, field.n_red)
+
+
+def test_a_concave_clump_of_three_cells_is_split_in_three() -> None:
+    r = 10
+    labels = np.zeros((70, 90), dtype=np.int32)
+    centres = [(20, 20), (36, 20), (20, 36)]  # an L of three overlapping discs: one region
+    for x, y in centres:
+        cv2.circle(labels, (x, y), r, 1, thickness=-1)
+    cv2.circle(labels, (70, 45), r, 2, thickness=-1)
+    cell = float(np.count_nonzero(labels == 2))
+    next_id = _split_clumps(labels, 1, 3, cell, SegmentationParams())
+    assert next_id == 5
+    assert np.count_nonzero(labels == 2) == cell  # a single disc is left alone
+    assert sorted(int(labels[y, x]) for x, y in centres) == [1, 3, 4]
