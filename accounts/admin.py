@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import forms as auth_forms
+from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
@@ -266,3 +268,10 @@ class MembershipAdmin(ScopedAdmin):
         before = snapshot(Membership.objects.get(pk=obj.pk)) if change else None
         super().save_model(request, obj, form, change)
         _audit_save(request, obj, before, obj.institution)
+
+
+# Roles are memberships, and e-mail addresses are set by supervisors rather than verified by mail:
+# Django's groups and allauth's e-mail table are unused, so they are not offered.
+for unused in (Group, EmailAddress):
+    if admin.site.is_registered(unused):
+        admin.site.unregister(unused)
