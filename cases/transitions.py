@@ -30,22 +30,23 @@ S = CaseState
 class Move:
     action: str | None  # the permission a person needs; None: only the system (a worker) moves it
     needs_reason: bool = False
+    verb: str = ""  # what the button says, for moves people make
 
 
 TRANSITIONS: dict[tuple[str, str], Move] = {
-    (S.DRAFT, S.SUBMITTED): Move(Action.SUBMIT_CASE),
-    (S.DRAFT, S.CANCELLED): Move(Action.CANCEL_CASE, needs_reason=True),
+    (S.DRAFT, S.SUBMITTED): Move(Action.SUBMIT_CASE, verb="Submit for analysis"),
+    (S.DRAFT, S.CANCELLED): Move(Action.CANCEL_CASE, needs_reason=True, verb="Cancel case"),
     (S.SUBMITTED, S.ANALYSING): Move(None),
-    (S.SUBMITTED, S.CANCELLED): Move(Action.CANCEL_CASE, needs_reason=True),
+    (S.SUBMITTED, S.CANCELLED): Move(Action.CANCEL_CASE, needs_reason=True, verb="Cancel case"),
     (S.ANALYSING, S.AWAITING_REVIEW): Move(None),
     # An analysis that failed for good sends the case back so it can be fixed and resubmitted.
     (S.ANALYSING, S.SUBMITTED): Move(None, needs_reason=True),
-    (S.AWAITING_REVIEW, S.IN_REVIEW): Move(Action.REVIEW_CASE),
-    (S.AWAITING_REVIEW, S.CANCELLED): Move(Action.CANCEL_CASE, needs_reason=True),
-    (S.IN_REVIEW, S.AWAITING_REVIEW): Move(Action.REVIEW_CASE, needs_reason=True),
-    (S.IN_REVIEW, S.SIGNED_OUT): Move(Action.SIGN_OUT_CASE),
-    (S.SIGNED_OUT, S.AMENDED): Move(Action.SIGN_OUT_CASE, needs_reason=True),
-    (S.AMENDED, S.SIGNED_OUT): Move(Action.SIGN_OUT_CASE),
+    (S.AWAITING_REVIEW, S.IN_REVIEW): Move(Action.REVIEW_CASE, verb="Start review"),
+    (S.AWAITING_REVIEW, S.CANCELLED): Move(Action.CANCEL_CASE, needs_reason=True, verb="Cancel case"),
+    (S.IN_REVIEW, S.AWAITING_REVIEW): Move(Action.REVIEW_CASE, needs_reason=True, verb="Release review"),
+    (S.IN_REVIEW, S.SIGNED_OUT): Move(Action.SIGN_OUT_CASE, verb="Sign out"),
+    (S.SIGNED_OUT, S.AMENDED): Move(Action.SIGN_OUT_CASE, needs_reason=True, verb="Amend"),
+    (S.AMENDED, S.SIGNED_OUT): Move(Action.SIGN_OUT_CASE, verb="Sign out the amendment"),
 }
 
 

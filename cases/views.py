@@ -191,7 +191,7 @@ def _available_moves(request: HttpRequest, case: Case) -> list[dict[str, Any]]:
     moves = []
     for (frm, to), move in TRANSITIONS.items():
         if frm == case.state and move.action is not None and can(request.user, move.action, case.institution):
-            moves.append({"to": to, "label": CaseState(to).label, "needs_reason": move.needs_reason})
+            moves.append({"to": to, "label": move.verb, "needs_reason": move.needs_reason})
     return moves
 
 

@@ -101,3 +101,8 @@ def test_a_stale_copy_cannot_repeat_a_move(supervisor: User) -> None:
     with pytest.raises(TransitionError, match="cannot move from Submitted"):
         transition(stale, CaseState.SUBMITTED, actor=supervisor)
     assert CaseTransition.objects.filter(case=case).count() == 1
+
+
+def test_every_move_a_person_makes_has_a_button_label() -> None:
+    for key, move in TRANSITIONS.items():
+        assert bool(move.verb) == (move.action is not None), key
