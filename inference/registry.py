@@ -6,6 +6,7 @@ process. Registering the same weights twice is a no-op; a new version is a new r
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +97,26 @@ def activate_model(version: ModelVersion, *, actor: User | AnonymousUser | None 
 
 def active_model() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
+
+
+def find_version(reference: str) -> ModelVersion:
+    """A version by external id, by weights sha256 (or a unique prefix of 8+), or by `name:version`."""
+    try:
+        return ModelVersion.objects.get(external_id=uuid.UUID(reference))
+    except (ValueError, ModelVersion.DoesNotExist):
+        pass  # not an external id: try the other forms
+    if ":" in reference:
+        name, version = reference.split(":", 1)
+        found = ModelVersion.objects.filter(name=name, version=version)
+    elif len(reference) >= 8:
+        found = ModelVersion.objects.filter(weights_sha256__startswith=reference.lower())
+    else:
+        found = ModelVersion.objects.none()
+    if found.count() != 1:
+        raise ModelVersion.DoesNotExist(
+            f"No single registered model matches {reference!r}; see `manage.py list_models`."
+        )
+    return found.get()
 
 
 def ensure_default_model() -> ModelVersion | None:

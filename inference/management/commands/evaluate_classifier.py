@@ -14,8 +14,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inference.management.commands.activate_model import find_version
-from inference.registry import active_model, artifact_path
+from inference.models import ModelVersion
+from inference.registry import active_model, artifact_path, find_version
 
 
 def resolve_model(reference: str | None) -> Path:
@@ -27,7 +27,10 @@ def resolve_model(reference: str | None) -> Path:
         return artifact_path(version)
     if Path(reference).is_dir():
         return Path(reference)
-    return artifact_path(find_version(reference))
+    try:
+        return artifact_path(find_version(reference))
+    except ModelVersion.DoesNotExist as exc:
+        raise CommandError(str(exc)) from exc
 
 
 class Command(BaseCommand):
