@@ -58,6 +58,9 @@ class SegmentationParams:
     nucleus_threshold_max: float = 40.0
     # Least colour difference (CIELAB) from the background that can be a cell.
     min_foreground_contrast: float = 6.0
+    # Foreground threshold as a fraction of Otsu's: pale red cells (faint rims, centres like the
+    # glass) fall below Otsu's split between glass and well-stained cells.
+    foreground_otsu_fraction: float = 0.8
     # Lobes of one nucleus (neutrophils) closer than this are one nucleus.
     nucleus_merge_radius: float = 0.35
     # Smallest nucleus; platelets (about 0.05-0.15 of a red cell's area) stay below it.
@@ -71,6 +74,10 @@ class SegmentationParams:
     marker_min_depth: float = 0.35
     # Red-cell markers this close to a nucleus are dropped (they would sit in the white cell's cytoplasm).
     marker_nucleus_clearance: float = 0.3
+    # Foreground this close to a nucleus goes to that nucleated cell first, and red-cell markers are
+    # found on the rest: a red cell touching a white cell otherwise has no distance peak of its own
+    # (the distance keeps rising towards the larger white cell) and is swallowed by it.
+    nucleus_zone: float = 1.0
     # Pale centres of red cells are holes in the mask; holes up to this area are filled.
     max_hole_area: float = 1.0
     # A red-cell region smaller than this (a fragment) is not counted.
@@ -82,8 +89,8 @@ class SegmentationParams:
     min_border_cell_area: float = 0.5
     # Regions of at least this many cells whose outline is concave (solidity at most
     # `clump_max_solidity`: overlapping discs) are split into that many cells.
-    clump_split_cells: float = 1.7
-    clump_max_solidity: float = 0.93
+    clump_split_cells: float = 1.4
+    clump_max_solidity: float = 0.96
 
 
 @dataclass
@@ -194,16 +201,20 @@ def _remove_small(mask: np.ndarray, min_area: float) -> np.ndarray:
     return keep[comp]
 
 
-def _masks(rgb: np.ndarray, params: SegmentationParams) -> tuple[np.ndarray, np.ndarray]:
-    """Raw nucleus and foreground masks (before any size-dependent clean-up)."""
+def _masks(rgb: np.ndarray, params: SegmentationParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw nucleus, foreground and pale-inclusive foreground masks (before any size-dependent clean-up).
+
+    The scale estimate uses the foreground at Otsu's threshold; the cells are grown in the looser one.
+    """
     purple, distance = _lab_features(rgb)
     t_nuc = _otsu(purple[distance > 8.0], params.nucleus_threshold_min)
     t_nuc = min(max(t_nuc, params.nucleus_threshold_min), params.nucleus_threshold_max)
     nucleus = purple > t_nuc
     # A floor on the threshold keeps camera noise on empty glass from becoming cells.
-    t_fg = max(_otsu(distance[~nucleus], params.min_foreground_contrast), params.min_foreground_contrast)
-    foreground = (distance > t_fg) | nucleus
-    return nucleus, foreground
+    t_otsu = _otsu(distance[~nucleus], params.min_foreground_contrast)
+    foreground = (distance > max(t_otsu, params.min_foreground_contrast)) | nucleus
+    t_pale = max(params.foreground_otsu_fraction * t_otsu, params.min_foreground_contrast)
+    return nucleus, foreground, (distance > t_pale) | nucleus
 
 
 def _disc_radii(mask: np.ndarray, exclude: np.ndarray) -> np.ndarray:
@@ -402,21 +413,26 @@ def _segment_work(
     fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, _disk(0.2 * r)).astype(bool)
     fg |= nuclei > 0
 
-    dist = cv2.distanceTransform(fg.astype(np.uint8), cv2.DIST_L2, 5)
+    zone = cv2.dilate((nuclei > 0).astype(np.uint8), _disk(params.nucleus_zone * r)).astype(bool)
+    red_fg = fg & ~zone
+    dist = cv2.distanceTransform(red_fg.astype(np.uint8), cv2.DIST_L2, 5)
     dist = cv2.GaussianBlur(dist, (0, 0), max(0.5, 0.1 * r))
     # Red-cell markers come from the foreground outside nucleated cells' reach.
     near_nucleus = cv2.dilate(
         (nuclei > 0).astype(np.uint8), _disk(params.marker_nucleus_clearance * r)
     ).astype(bool)
     peaks = _local_maxima(
-        dist, params.marker_min_distance * r, params.marker_min_depth * r, fg & ~near_nucleus
+        dist, params.marker_min_distance * r, params.marker_min_depth * r, red_fg & ~near_nucleus
     )
     markers = nuclei.copy()
     next_id = n_nucleated + 1
     for y, x in peaks:
         markers[y, x] = next_id
         next_id += 1
-    labels = watershed(-dist, markers, mask=fg).astype(np.int32)
+    # The zone is flooded first (from its nucleus); the rest by the red cells' distance relief, so
+    # white-cell cytoplasm beyond the zone still joins its cell where no red cell is nearer.
+    relief = np.where(zone, np.float32(-1e3), -dist)
+    labels = watershed(relief, markers, mask=fg).astype(np.int32)
     cell = _typical_red_cell_area(labels, n_nucleated + 1, next_id, r)
     next_id = _split_clumps(labels, n_nucleated + 1, next_id, cell, params)
 
@@ -452,7 +468,7 @@ def segment_cells(
         )
 
     smoothed = cv2.GaussianBlur(rgb, (0, 0), 1.0)
-    nucleus, foreground = _masks(smoothed, params)
+    nucleus, foreground, cells = _masks(smoothed, params)
     r_full = params.cell_radius_px or estimate_cell_radius(foreground, nucleus)
     r_full = max(float(r_full), 2.0)
 
@@ -460,12 +476,12 @@ def segment_cells(
     if scale < 0.95:
         size = (max(_MIN_SIDE, round(width * scale)), max(_MIN_SIDE, round(height * scale)))
         work_rgb = cv2.resize(smoothed, size, interpolation=cv2.INTER_AREA)
-        nucleus, foreground = _masks(work_rgb, params)
+        nucleus, _, cells = _masks(work_rgb, params)
         r_work = r_full * size[0] / width
     else:
         work_rgb, r_work = smoothed, r_full
 
-    labels, nuclei, n_nucleated, n_red = _segment_work(work_rgb, r_work, nucleus, foreground, params)
+    labels, nuclei, n_nucleated, n_red = _segment_work(work_rgb, r_work, nucleus, cells, params)
     if labels.shape != (height, width):
         labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
         nuclei = cv2.resize(nuclei, (width, height), interpolation=cv2.INTER_NEAREST)

@@ -24,6 +24,7 @@ class Field:
     n_platelets: int
     red_radius: int
     nucleated_centres: list[tuple[int, int]] = field(default_factory=list)
+    red_centres: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _disc(image: np.ndarray, centre: tuple[int, int], radius: float, colour: tuple[int, int, int]) -> None:
@@ -75,6 +76,7 @@ def touching_field(radius: int = 12, seed: int = 0) -> Field:
         n_platelets=len(platelets),
         red_radius=r,
         nucleated_centres=nucleated_centres,
+        red_centres=red_centres,
     )
 
 
@@ -98,6 +100,36 @@ def touching_nucleated_pair(radius: int = 10, seed: int = 0) -> Field:
         n_platelets=0,
         red_radius=r,
         nucleated_centres=[left, right],
+    )
+
+
+def red_cells_against_a_white_cell(radius: int = 12, seed: int = 0) -> Field:
+    """A large white cell (cytoplasm 2.6 r) with three red cells pressed into its rim and two apart.
+
+    The mask is one blob whose distance transform rises towards the white cell, so the pressed red
+    cells have no peak of their own (a BCCD neutrophil with its neighbours)."""
+    r = radius
+    width, height = 22 * r, 16 * r
+    image = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
+    centre = (9 * r, 8 * r)
+    # Centre distance 3 r: each red disc overlaps the cytoplasm by 0.6 r.
+    angles = np.deg2rad([0.0, 120.0, 240.0])
+    red_centres = [
+        (round(centre[0] + 3.0 * r * np.cos(a)), round(centre[1] + 3.0 * r * np.sin(a))) for a in angles
+    ]
+    red_centres += [(19 * r, 3 * r), (19 * r, 13 * r)]
+    _disc(image, centre, r * 2.6, CYTOPLASM)
+    for red in red_centres:
+        draw_red_cell(image, red, r)
+    _disc(image, centre, r * 1.3, NUCLEUS)
+    return Field(
+        rgb=_finish(image, seed, r),
+        n_red=len(red_centres),
+        n_nucleated=1,
+        n_platelets=0,
+        red_radius=r,
+        nucleated_centres=[centre],
+        red_centres=red_centres,
     )
 
 

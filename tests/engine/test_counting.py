@@ -4,24 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
+import numpy as np
 import pytest
 
-from inference.engine.counting import ImageCount, evaluate_counting, find_pairs, parse_voc, summarise
+from inference.engine.counting import (
+    ImageCount,
+    VocBox,
+    boxes_found,
+    evaluate_counting,
+    find_pairs,
+    load_recount,
+    parse_voc,
+    summarise,
+)
 from inference.engine.errors import DatasetError
-from tests.engine.synthetic import touching_field
-
-
-def _voc(objects: list[tuple[str, tuple[int, int, int, int]]], filename: str = "a.jpg") -> str:
-    body = "".join(
-        f"<object><name>{name}</name><truncated>0</truncated><bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin>"
-        f"<xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object>"
-        for name, (x0, y0, x1, y1) in objects
-    )
-    return (
-        f"<annotation><filename>{filename}</filename><size><width>640</width><height>480</height>"
-        f"<depth>3</depth></size>{body}</annotation>"
-    )
+from tests.engine.voc import voc_xml, write_generated_voc_folder
 
 
 def test_parse_voc_counts_each_kind(tmp_path: Path) -> None:
@@ -32,7 +29,7 @@ def test_parse_voc_counts_each_kind(tmp_path: Path) -> None:
         ("RBC", (0, 0, 4, 4)),
         ("Platelets", (1, 1, 2, 2)),
     ]
-    path.write_text(_voc(boxes))
+    path.write_text(voc_xml(boxes))
     annotation = parse_voc(path)
     assert (annotation.width, annotation.height) == (640, 480)
     assert (annotation.count("WBC"), annotation.count("RBC"), annotation.count("Platelets")) == (1, 2, 1)
@@ -44,10 +41,10 @@ def test_parse_voc_counts_each_kind(tmp_path: Path) -> None:
     [
         "<annotation><object>",
         "<notvoc/>",
-        _voc([("Neutrophil", (1, 1, 2, 2))]),
-        _voc([("RBC", (1, 1, 2, 2))]).replace("<xmax>2</xmax>", "<xmax>two</xmax>"),
-        _voc([("RBC", (5, 1, 2, 2))]),
-        _voc([("RBC", (1, 1, 2, 2))]).replace("<ymin>1</ymin>", ""),
+        voc_xml([("Neutrophil", (1, 1, 2, 2))]),
+        voc_xml([("RBC", (1, 1, 2, 2))]).replace("<xmax>2</xmax>", "<xmax>two</xmax>"),
+        voc_xml([("RBC", (5, 1, 2, 2))]),
+        voc_xml([("RBC", (1, 1, 2, 2))]).replace("<ymin>1</ymin>", ""),
     ],
 )
 def test_malformed_voc_is_refused(tmp_path: Path, text: str) -> None:
@@ -61,7 +58,7 @@ def test_missing_pairs_are_refused(tmp_path: Path) -> None:
     (tmp_path / "Images").mkdir()
     (tmp_path / "Annotations").mkdir()
     (tmp_path / "Images" / "a.jpg").write_bytes(b"x")
-    (tmp_path / "Annotations" / "b.xml").write_text(_voc([]))
+    (tmp_path / "Annotations" / "b.xml").write_text(voc_xml([]))
     with pytest.raises(DatasetError, match="without annotation"):
         find_pairs(tmp_path)
     with pytest.raises(DatasetError, match="Images/ and Annotations/"):
@@ -89,27 +86,79 @@ def test_summary_metrics_match_hand_computed_values() -> None:
     assert red["mean_pred"] == pytest.approx(34 / 3, abs=1e-3)
 
 
-def test_evaluate_counting_on_generated_folder(tmp_path: Path) -> None:
-    (tmp_path / "Images").mkdir()
-    (tmp_path / "Annotations").mkdir()
-    for index, radius in enumerate((10, 14)):
-        field = touching_field(radius=radius, seed=index)
-        name = f"img_{index}"
-        cv2.imwrite(str(tmp_path / "Images" / f"{name}.png"), cv2.cvtColor(field.rgb, cv2.COLOR_RGB2BGR))
-        objects = [("WBC", (0, 0, 5, 5))] * field.n_nucleated + [("RBC", (0, 0, 5, 5))] * field.n_red
-        objects += [("Platelets", (0, 0, 2, 2))] * field.n_platelets
-        (tmp_path / "Annotations" / f"{name}.xml").write_text(_voc(objects, f"{name}.png"))
-    report = evaluate_counting(tmp_path, progress=False)
+def _box(x0: float, y0: float, x1: float, y1: float) -> VocBox:
+    return VocBox("RBC", x0, y0, x1, y1, truncated=False)
+
+
+def test_boxes_found_gives_each_centre_one_box() -> None:
+    left, right, apart = _box(0, 0, 20, 20), _box(10, 0, 30, 20), _box(100, 100, 120, 120)
+    # One centre inside two overlapping boxes finds only one of them.
+    assert boxes_found(np.array([[15.0, 10.0]]), [left, right]) == 1
+    # Two centres there find both: the assignment gives each its own box.
+    assert boxes_found(np.array([[12.0, 10.0], [18.0, 10.0]]), [left, right]) == 2
+    # Two centres in one box (a cell cut in two) still find that box once; a centre outside finds none.
+    assert boxes_found(np.array([[105.0, 105.0], [115.0, 115.0], [60.0, 60.0]]), [apart]) == 1
+    assert boxes_found(np.zeros((0, 2)), [apart]) == 0
+    assert boxes_found(np.array([[5.0, 5.0]]), []) == 0
+
+
+def test_load_recount_reads_counts_and_refuses_bad_rows(tmp_path: Path) -> None:
+    path = tmp_path / "recount.csv"
+    path.write_text("image,red_cells,note\na.jpg,17,pale\nb.jpg,0,\n")
+    assert load_recount(path) == {"a.jpg": 17, "b.jpg": 0}
+    for text, message in (
+        ("image,count\na.jpg,3\n", "columns image and red_cells"),
+        ("image,red_cells\na.jpg,many\n", "line 2: red_cells is 'many'"),
+        ("image,red_cells\na.jpg,-1\n", "not a whole number"),
+        ("image,red_cells\na.jpg,1\na.jpg,2\n", "line 3: 'a.jpg' is recounted twice"),
+    ):
+        path.write_text(text)
+        with pytest.raises(DatasetError, match=message):
+            load_recount(path)
+    path.write_bytes(b"\xff\xfe\x00image")
+    with pytest.raises(DatasetError, match="not a readable CSV"):
+        load_recount(path)
+
+
+def test_summary_reports_box_recall_and_recount_error() -> None:
+    rows = [
+        ImageCount("a", 1, true_red=10, pred_nucleated=1, pred_red=15, red_boxes_found=9, recount_red=20),
+        ImageCount("b", 1, true_red=5, pred_nucleated=1, pred_red=8, red_boxes_found=3, recount_red=10),
+        ImageCount("c", 1, true_red=5, pred_nucleated=1, pred_red=5, red_boxes_found=5),
+    ]
+    summary = summarise(rows)
+    assert summary["red"]["box_recall"] == pytest.approx(17 / 20)
+    recount = summary["red_recount"]
+    assert recount["mape_images"] == 2
+    assert recount["mae"] == pytest.approx((5 + 2) / 2)
+    assert recount["mape_percent"] == pytest.approx(100 * (5 / 20 + 2 / 10) / 2)
+    assert recount["boxes_per_recounted_cell"] == pytest.approx(15 / 30)
+    assert "red_recount" not in summarise(rows[2:])
+
+
+def test_evaluate_counting_onwrite_generated_voc_folder(tmp_path: Path) -> None:
+    write_generated_voc_folder(tmp_path)
+    report = evaluate_counting(tmp_path, recount={"img_1.png": 12}, progress=False)
     summary = report["summary"]
     assert summary["images"] == 2
     assert summary["nucleated_exact_fraction"] == 1.0
     assert summary["red"]["mae"] == 0.0
+    assert summary["red"]["box_recall"] == 1.0
+    assert summary["red_recount"]["mae"] == 2.0
     assert report["images"][0] == {
         "image": "img_0.png",
         "true_nucleated": 2,
         "true_red": 10,
         "pred_nucleated": 2,
         "pred_red": 10,
+        "red_boxes_found": 10,
+        "recount_red": None,
         "true_total": 12,
         "pred_total": 12,
     }
+
+
+def test_recount_of_an_unknown_image_is_refused(tmp_path: Path) -> None:
+    write_generated_voc_folder(tmp_path)
+    with pytest.raises(DatasetError, match="not in"):
+        evaluate_counting(tmp_path, recount={"other.png": 3}, progress=False)

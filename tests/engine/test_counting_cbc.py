@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from inference.engine.counting import evaluate_counting
+from inference.engine.counting import evaluate_counting, load_recount
 
 CBC = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "counting" / "cbc"
+RECOUNT = Path(__file__).resolve().parents[2] / "docs" / "data" / "cbc-red-cell-recount.csv"
 
 pytestmark = [
     pytest.mark.slow,
@@ -22,6 +23,17 @@ def test_counts_on_a_slice_of_the_cbc_fields() -> None:
     # The whole set reaches 95% exact nucleated counts; a slice of 60 has room for three misses.
     assert summary["nucleated_exact_fraction"] >= 0.95
     assert summary["nucleated"]["mae"] <= 0.05
-    # Red cells: many fields leave red cells unboxed (see the report), so the bound is on the
-    # error per image in cells, not the 10% MAPE the complete annotation would allow.
-    assert summary["red"]["mae"] <= 6.0
+    # Red cells: many fields leave about half the red cells unboxed (docs/counting.md), so the MAPE
+    # against the boxes says little; the boxed cells found (one cell per box) does.
+    # 0.694 on this slice (0.636 before the nucleus zone), 0.824 on the whole set.
+    assert summary["red"]["box_recall"] >= 0.67
+
+
+def test_red_counts_against_the_recount() -> None:
+    recount = load_recount(RECOUNT)
+    summary = evaluate_counting(CBC, recount=recount, progress=False, limit=None)["summary"]
+    assert summary["red_recount"]["mape_images"] == len(recount)
+    # Against cells counted by eye: 19.1% with the default parameters, 27.6% before the nucleus zone.
+    assert summary["red_recount"]["mape_percent"] <= 22.0
+    # The boxes themselves hold about half the red cells of these fields.
+    assert summary["red_recount"]["boxes_per_recounted_cell"] <= 0.6

@@ -16,7 +16,13 @@ from inference.engine.segmentation import (
     estimate_cell_radius,
     segment_cells,
 )
-from tests.engine.synthetic import border_field, dense_pale_field, touching_field, touching_nucleated_pair
+from tests.engine.synthetic import (
+    border_field,
+    dense_pale_field,
+    red_cells_against_a_white_cell,
+    touching_field,
+    touching_nucleated_pair,
+)
 
 
 @pytest.mark.parametrize("radius", [8, 12, 20])
@@ -156,3 +162,14 @@ def test_a_concave_clump_of_three_cells_is_split_in_three() -> None:
     assert next_id == 5
     assert np.count_nonzero(labels == 2) == cell  # a single disc is left alone
     assert sorted(int(labels[y, x]) for x, y in centres) == [1, 3, 4]
+
+
+@pytest.mark.parametrize("radius", [10, 16])
+def test_red_cells_pressed_against_a_white_cell_are_not_swallowed(radius: int) -> None:
+    field = red_cells_against_a_white_cell(radius=radius, seed=radius)
+    params = SegmentationParams(cell_radius_px=radius)
+    result = segment_cells(field.rgb, params, measure=False)
+    # Before the nucleus zone, the white cell took all three pressed red cells (2 of 5 found).
+    assert (result.n_nucleated, result.n_red) == (1, field.n_red)
+    for x, y in field.red_centres:
+        assert result.labels[y, x] > result.n_nucleated  # each centre lies in a red cell

@@ -1,4 +1,4 @@
-"""`manage.py evaluate_counting --data DIR [--out FILE.json] [--limit N] [--per-image]`.
+"""`manage.py evaluate_counting --data DIR [--out FILE.json] [--limit N] [--recount FILE.csv] [--per-image]`.
 
 Thin wrapper of `inference.engine.counting.evaluate_counting` on a Pascal VOC folder
 (`Images/`, `Annotations/`; objects WBC, RBC, Platelets), e.g. `../shared/data/counting/cbc`.
@@ -28,14 +28,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--out", type=Path, default=None, metavar="FILE.json", help="write the full JSON report here"
         )
+        parser.add_argument(
+            "--recount",
+            type=Path,
+            default=None,
+            metavar="FILE.csv",
+            help="red cells counted by eye (columns image, red_cells): adds the error against them",
+        )
         parser.add_argument("--per-image", action="store_true", help="print per-image rows too")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from inference.engine.counting import evaluate_counting
+        from inference.engine.counting import evaluate_counting, load_recount
         from inference.engine.errors import EngineError
 
         try:
-            report = evaluate_counting(options["data"], limit=options["limit"])
+            recount = load_recount(options["recount"]) if options["recount"] is not None else None
+            report = evaluate_counting(options["data"], limit=options["limit"], recount=recount)
         except EngineError as exc:
             raise CommandError(str(exc)) from exc
         if options["out"] is not None:

@@ -1,0 +1,45 @@
+"""`manage.py evaluate_counting` on a generated Pascal VOC folder, with and without a recount."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.engine.voc import write_generated_voc_folder
+
+
+@pytest.fixture
+def voc_folder(tmp_path: Path) -> Path:
+    data = tmp_path / "voc"
+    data.mkdir()
+    write_generated_voc_folder(data)
+    return data
+
+
+def test_writes_the_report_with_the_recount(tmp_path: Path, voc_folder: Path) -> None:
+    recount = tmp_path / "recount.csv"
+    recount.write_text("image,red_cells\nimg_0.png,11\n")
+    out = tmp_path / "report.json"
+    stdout = StringIO()
+    call_command("evaluate_counting", data=voc_folder, out=out, recount=recount, stdout=stdout)
+    printed = json.loads(stdout.getvalue())
+    assert printed["red"]["box_recall"] == 1.0
+    assert printed["red_recount"]["mae"] == 1.0
+    report = json.loads(out.read_text())
+    assert report["summary"] == printed
+    assert [row["recount_red"] for row in report["images"]] == [11, None]
+
+
+def test_a_bad_recount_is_a_command_error(tmp_path: Path, voc_folder: Path) -> None:
+    recount = tmp_path / "recount.csv"
+    recount.write_text("image,red_cells\nimg_0.png,eleven\n")
+    with pytest.raises(CommandError, match="not a whole number"):
+        call_command("evaluate_counting", data=voc_folder, recount=recount, stdout=StringIO())
+    with pytest.raises(CommandError, match=r"missing\.csv: not a readable CSV"):
+        call_command(
+            "evaluate_counting", data=voc_folder, recount=tmp_path / "missing.csv", stdout=StringIO()
+        )
