@@ -227,11 +227,12 @@ def summarise(counts: Iterable[ImageCount]) -> dict[str, Any]:
     }
     boxed = sum(c.true_red for c in counts)
     summary["red"]["box_recall"] = round(sum(c.red_boxes_found for c in counts) / boxed, 4) if boxed else None
-    recounted = [c for c in counts if c.recount_red is not None]
+    recounted = [(c.recount_red, c.pred_red, c.true_red) for c in counts if c.recount_red is not None]
     if recounted:
-        summary["red_recount"] = _kind_metrics([(c.recount_red or 0, c.pred_red) for c in recounted])
+        summary["red_recount"] = _kind_metrics([(recount, pred) for recount, pred, _ in recounted])
+        total_recount = sum(recount for recount, _, _ in recounted)
         summary["red_recount"]["boxes_per_recounted_cell"] = round(
-            sum(c.true_red for c in recounted) / max(1, sum(c.recount_red or 0 for c in recounted)), 3
+            sum(boxed for _, _, boxed in recounted) / max(1, total_recount), 3
         )
     summary["nucleated_exact_fraction"] = summary["nucleated"]["exact_fraction"]
     return summary

@@ -72,11 +72,10 @@ class SegmentationParams:
     # Red-cell markers: distance-transform peaks at least this far apart and this deep.
     marker_min_distance: float = 0.7
     marker_min_depth: float = 0.35
-    # Red-cell markers this close to a nucleus are dropped (they would sit in the white cell's cytoplasm).
-    marker_nucleus_clearance: float = 0.3
     # Foreground this close to a nucleus goes to that nucleated cell first, and red-cell markers are
-    # found on the rest: a red cell touching a white cell otherwise has no distance peak of its own
-    # (the distance keeps rising towards the larger white cell) and is swallowed by it.
+    # found on the rest (none sits in a white cell's cytoplasm): a red cell touching a white cell
+    # otherwise has no distance peak of its own (the distance keeps rising towards the larger white
+    # cell) and is swallowed by it.
     nucleus_zone: float = 1.0
     # Pale centres of red cells are holes in the mask; holes up to this area are filled.
     max_hole_area: float = 1.0
@@ -417,13 +416,7 @@ def _segment_work(
     red_fg = fg & ~zone
     dist = cv2.distanceTransform(red_fg.astype(np.uint8), cv2.DIST_L2, 5)
     dist = cv2.GaussianBlur(dist, (0, 0), max(0.5, 0.1 * r))
-    # Red-cell markers come from the foreground outside nucleated cells' reach.
-    near_nucleus = cv2.dilate(
-        (nuclei > 0).astype(np.uint8), _disk(params.marker_nucleus_clearance * r)
-    ).astype(bool)
-    peaks = _local_maxima(
-        dist, params.marker_min_distance * r, params.marker_min_depth * r, red_fg & ~near_nucleus
-    )
+    peaks = _local_maxima(dist, params.marker_min_distance * r, params.marker_min_depth * r, red_fg)
     markers = nuclei.copy()
     next_id = n_nucleated + 1
     for y, x in peaks:

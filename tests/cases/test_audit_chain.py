@@ -129,31 +129,28 @@ def test_a_removed_row_is_detected_at_the_next_row(events: list[AuditEvent]) -> 
     assert "removed, inserted or rewritten" in report.broken.problem
 
 
+def _row_linked_to(first: AuditEvent, *, id_gap: int, actor_label: str) -> AuditEvent:
+    """A well-formed row chained to `first`, `id_gap` ids after it (not saved)."""
+    row = AuditEvent(
+        id=first.id + id_gap,
+        created_at=first.created_at,
+        actor_label=actor_label,
+        action=AuditAction.VIEW,
+        target_type="test.Row",
+        source="web",
+        previous_hash=first.hash,
+    )
+    row.hash = compute_hash(row, row.previous_hash)
+    return row
+
+
 @pytest.mark.django_db
 def test_an_inserted_row_is_detected(supervisor: User, hospital: Institution) -> None:
     first = record_event(actor=supervisor, action=AuditAction.VIEW, target_type="test.Row")
     # A later genuine row, with a gap in the ids before it (as rolled-back inserts leave on PostgreSQL).
-    later = AuditEvent(
-        id=first.id + 10,
-        created_at=first.created_at,
-        actor_label="genuine",
-        action=AuditAction.VIEW,
-        target_type="test.Row",
-        source="web",
-        previous_hash=first.hash,
-    )
-    later.hash = compute_hash(later, later.previous_hash)
+    later = _row_linked_to(first, id_gap=10, actor_label="genuine")
     # The forgery fills the gap and is well formed on its own: it links to `first`, its hash is right.
-    forged = AuditEvent(
-        id=first.id + 5,
-        created_at=first.created_at,
-        actor_label="forger",
-        action=AuditAction.VIEW,
-        target_type="test.Row",
-        source="web",
-        previous_hash=first.hash,
-    )
-    forged.hash = compute_hash(forged, forged.previous_hash)
+    forged = _row_linked_to(first, id_gap=5, actor_label="forger")
     AuditEvent.objects.bulk_create([later, forged])  # bulk_create is a plain INSERT, as raw SQL would be
 
     report = verify_chain()
