@@ -13,6 +13,7 @@ from inference.engine.overlays import NUCLEATED_CELL_COLOUR, RED_CELL_COLOUR, se
 from inference.engine.segmentation import (
     SegmentationParams,
     _split_clumps,
+    _typical_red_cell_area,
     estimate_cell_radius,
     segment_cells,
 )
@@ -162,6 +163,37 @@ def test_a_concave_clump_of_three_cells_is_split_in_three() -> None:
     assert next_id == 5
     assert np.count_nonzero(labels == 2) == cell  # a single disc is left alone
     assert sorted(int(labels[y, x]) for x, y in centres) == [1, 3, 4]
+
+
+def test_two_overlapping_cells_at_the_working_scale_are_split() -> None:
+    # Centres 1.4 radii apart at the working radius of 10 pixels: 1.8 cells' area, visibly concave.
+    # The pixel count over the hull of the pixel centres read its solidity as 0.98 and kept it whole.
+    labels = np.zeros((60, 80), dtype=np.int32)
+    for x in (25, 39):
+        cv2.circle(labels, (x, 30), 10, 1, thickness=-1)
+    cell = float(np.count_nonzero(cv2.circle(np.zeros_like(labels), (25, 30), 10, 1, thickness=-1)))
+    next_id = _split_clumps(labels, 1, 2, cell, SegmentationParams())
+    assert next_id == 3
+    assert labels[30, 22] != labels[30, 42]
+
+
+def test_the_typical_red_cell_is_a_single_cell_in_a_dense_field() -> None:
+    # Three single cells and six merged pairs: the median region is a pair, the typical cell is not.
+    r = 10
+    labels = np.zeros((200, 260), dtype=np.int32)
+    next_id = 1
+    for row in range(3):
+        for col in range(3):
+            x, y = 30 + 80 * col, 35 + 65 * row
+            cv2.circle(labels, (x, y), r, next_id, thickness=-1)
+            if (row, col) not in {(0, 0), (1, 1), (2, 2)}:
+                cv2.circle(labels, (x + 15, y), r, next_id, thickness=-1)
+            next_id += 1
+    single = float(np.count_nonzero(labels == 1))
+    params = SegmentationParams()
+    cell = _typical_red_cell_area(labels, 1, next_id, r * 0.9, params.clump_max_solidity)
+    assert cell == single
+    assert np.median(np.bincount(labels.ravel())[1:]) > 1.7 * single
 
 
 @pytest.mark.parametrize("radius", [10, 16])
