@@ -12,12 +12,16 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from django import forms
 from django.contrib import admin
-from django.db.models import Q, QuerySet
+from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import Institution, User
 from accounts.permissions import Action
@@ -25,8 +29,9 @@ from cases.audit import record_event
 from cases.models.audit import AuditAction, AuditEvent
 from marrowfind.admin_site.site import ScopedAdmin
 
+# The integer id is the chain's order on the server and is not exported: `previous_hash` links the
+# rows in the same order, and rows are named by `external_id` everywhere outside the database.
 CSV_COLUMNS = [
-    "id",
     "external_id",
     "created_at",
     "actor_label",
@@ -111,6 +116,28 @@ class CaseFilter(admin.SimpleListFilter):
             return queryset.none()
 
 
+def _uuids(values: Iterable[str]) -> list[uuid.UUID]:
+    found = []
+    for value in values:
+        try:
+            found.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return found
+
+
+class AuditChangeList(ChangeList):
+    """Links each row by its external id: the integer id is the chain's order, kept on the server."""
+
+    def url_for_result(self, result: Model) -> str:
+        assert isinstance(result, AuditEvent)
+        return reverse(
+            "admin:cases_auditevent_change",
+            args=(str(result.external_id),),
+            current_app=self.model_admin.admin_site.name,
+        )
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ScopedAdmin):
     view_action = Action.VIEW_AUDIT
@@ -139,10 +166,49 @@ class AuditEventAdmin(ScopedAdmin):
     change_list_template = "admin/cases/auditevent/change_list.html"
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
-        return [*CSV_COLUMNS[1:4], "actor", *CSV_COLUMNS[4:]]
+        return [*CSV_COLUMNS[:3], "actor", *CSV_COLUMNS[3:]]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return self.get_fields(request, obj)
+
+    # --- rows named by external id ---------------------------------------------------------------
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return AuditChangeList
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        found = _uuids([object_id])
+        if not found:
+            return None
+        return self.get_queryset(request).filter(external_id=found[0]).first()
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The scoped queryset decides, since it also holds the members' rows that have no institution
+        # (log-ins, log-outs, exports), which the institution check of the base class cannot place.
+        if not super().has_view_permission(request):
+            return False
+        return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, obj: AuditEvent) -> SafeString:
+        attrs = {"class": "action-select", "aria-label": f"Select this audit row - {obj}"}
+        checkbox = forms.CheckboxInput(attrs, lambda value: False)
+        return checkbox.render(helpers.ACTION_CHECKBOX_NAME, str(obj.external_id))
+
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse | None:
+        # The admin selects by primary key: the external ids the page sent are looked up here.
+        selected = _uuids(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))
+        post = request.POST.copy()
+        post.setlist(
+            helpers.ACTION_CHECKBOX_NAME,
+            [str(pk) for pk in queryset.filter(external_id__in=selected).values_list("pk", flat=True)],
+        )
+        request.POST = post  # type: ignore[assignment]
+        return super().response_action(request, queryset, *args, **kwargs)
 
     def scope_filter(self, queryset: QuerySet[Any], institutions: QuerySet[Institution]) -> QuerySet[Any]:
         members = User.objects.filter(memberships__institution__in=institutions)

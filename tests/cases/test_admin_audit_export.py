@@ -69,10 +69,11 @@ def test_the_export_is_audited(supervisor: User, trail: None) -> None:
 
 
 def test_the_export_action_on_selected_rows(supervisor: User, trail: None) -> None:
-    chosen = AuditEvent.objects.filter(action=AuditAction.VIEW).values_list("pk", flat=True)
+    chosen = AuditEvent.objects.filter(action=AuditAction.VIEW).values_list("external_id", flat=True)
     response = client_for(supervisor).post(
         reverse("admin:cases_auditevent_changelist"),
-        {"action": "export_selected_csv", "_selected_action": [str(pk) for pk in chosen]},
+        # Rows are selected by external id; a stray integer id selects nothing.
+        {"action": "export_selected_csv", "_selected_action": [*map(str, chosen), "1"]},
     )
     assert [row["action"] for row in _rows(response)] == ["view"]
     assert AuditEvent.objects.filter(action=AuditAction.EXPORT, after__selected=True).exists()

@@ -24,11 +24,23 @@ def test_the_audit_log_cannot_be_added_to_or_changed(supervisor: User, hospital:
     )
     client = client_for(supervisor)
     assert client.get(reverse("admin:cases_auditevent_add")).status_code == 403
-    page = client.get(reverse("admin:cases_auditevent_change", args=[event.pk]))
+    page = client.get(reverse("admin:cases_auditevent_change", args=[event.external_id]))
     assert page.status_code == 200
     assert 'name="_save"' not in page.content.decode()
-    client.post(reverse("admin:cases_auditevent_change", args=[event.pk]), {"actor_label": "mallory"})
+    client.post(
+        reverse("admin:cases_auditevent_change", args=[event.external_id]), {"actor_label": "mallory"}
+    )
     assert AuditEvent.objects.get(pk=event.pk).actor_label == supervisor.email
+
+
+def test_an_audit_row_is_not_found_by_its_integer_id(supervisor: User, hospital: Institution) -> None:
+    event = record_event(
+        actor=supervisor, action=AuditAction.VIEW, target_type="test.Row", institution=hospital
+    )
+    response = client_for(supervisor).get(reverse("admin:cases_auditevent_change", args=[event.pk]))
+    # The admin answers an unknown object with a redirect to the change list and a message.
+    assert response.status_code == 302
+    assert response.url == reverse("admin:index")
 
 
 def test_slide_image_thumbnails_use_the_checked_file_view(supervisor: User, slide: Any) -> None:
@@ -54,3 +66,12 @@ def test_model_versions_are_read_only_for_supervisors(supervisor: User) -> None:
     client = client_for(supervisor)
     assert client.get(reverse("admin:inference_modelversion_changelist")).status_code == 200
     assert client.get(reverse("admin:inference_modelversion_add")).status_code == 403
+
+
+def test_a_log_in_row_without_an_institution_opens(supervisor: User, hospital: Institution) -> None:
+    client = client_for(supervisor)
+    login = AuditEvent.objects.get(action=AuditAction.LOGIN, actor=supervisor)
+    assert login.institution is None
+    page = client.get(reverse("admin:cases_auditevent_change", args=[login.external_id]))
+    assert page.status_code == 200
+    assert supervisor.email in page.content.decode()

@@ -13,7 +13,7 @@ from cases.models import Slide
 from tests.conftest import client_for
 
 INTEGER_PATH = re.compile(r'(?:href|action|src)="[^"]*/\d+/')
-INTEGER_VALUE = re.compile(r'<option value="\d+"')
+INTEGER_VALUE = re.compile(r'<option value="\d+"|name="_selected_action" value="\d+"')
 
 
 def _assert_no_integer_ids(html: str) -> None:
@@ -40,7 +40,15 @@ def test_pages_use_uuids(technician: User, slide: Slide) -> None:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "model", ["cases/patient", "cases/case", "cases/slide", "accounts/membership", "accounts/user"]
+    "model",
+    [
+        "cases/patient",
+        "cases/case",
+        "cases/slide",
+        "cases/auditevent",
+        "accounts/membership",
+        "accounts/user",
+    ],
 )
 def test_admin_links_use_uuids(supervisor: User, slide: Slide, model: str) -> None:
     client = client_for(supervisor)
@@ -49,3 +57,14 @@ def test_admin_links_use_uuids(supervisor: User, slide: Slide, model: str) -> No
     html = response.content.decode()
     assert re.search(rf'href="/admin/{model}/[0-9a-f-]{{36}}/change/', html)
     _assert_no_integer_ids(html)
+
+
+@pytest.mark.django_db
+def test_an_audit_row_page_uses_uuids(supervisor: User, slide: Slide) -> None:
+    client = client_for(supervisor)
+    html = client.get("/admin/cases/auditevent/").content.decode()
+    row = re.search(r'href="(/admin/cases/auditevent/[0-9a-f-]{36}/change/)', html)
+    assert row
+    response = client.get(row.group(1))
+    assert response.status_code == 200
+    _assert_no_integer_ids(response.content.decode())
