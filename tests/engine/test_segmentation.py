@@ -118,9 +118,10 @@ def test_dense_pale_field_keeps_a_red_cell_scale() -> None:
     result = segment_cells(field.rgb, measure=False)
     assert 0.75 * field.red_radius <= result.cell_radius_px <= 1.5 * field.red_radius
     assert result.n_nucleated == field.n_nucleated
-    # Packed this tightly the red cells are still under-split (see docs/counting.md), but they are
-    # no longer a single blob: the broken estimate found one to six.
-    assert result.n_red >= field.n_red // 6
+    # Packed this tightly the red cells are still under-split (see docs/counting.md): 94 of 144 here.
+    # The broken estimate found one to six; the typical cell taken from all regions (in this network,
+    # mostly merged ones) and the solidity read on pixel centres left 29.
+    assert result.n_red >= field.n_red // 2
 
 
 def test_radius_estimate_is_clamped_to_the_field() -> None:
