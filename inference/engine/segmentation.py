@@ -45,8 +45,9 @@ _CLUMP_RATIO = 1.2
 # would leave only the thin ring).
 _PALE_CENTRE_FRACTION = 0.6
 _REFINE_FLOOR = 0.6
-# A single red cell's region is about this many packing-disc areas: the median over 241 CBC red
-# cells whose box overlaps no other box and holds one region is 1.38 (quartiles 1.13 and 1.83).
+# A single red cell's region is about this many packing-disc areas (the fallback when a field has
+# too few single cells to measure): the median over 234 CBC red cells whose box overlaps no other box
+# and holds one region is 1.33 (quartiles 1.10 and 1.57).
 _SINGLE_CELL_DISCS = 1.3
 
 
