@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from .errors import DatasetError
 from .imageio import read_image
+from .perturbation import Perturbation
 from .segmentation import SegmentationParams, SegmentationResult, segment_cells
 
 VOC_KINDS: tuple[str, ...] = ("WBC", "RBC", "Platelets")
@@ -37,6 +38,12 @@ class VocBox:
     xmax: float
     ymax: float
     truncated: bool
+
+    def scaled(self, sx: float, sy: float) -> VocBox:
+        """The box on an image resized by (sx, sy)."""
+        return replace(
+            self, xmin=self.xmin * sx, ymin=self.ymin * sy, xmax=self.xmax * sx, ymax=self.ymax * sy
+        )
 
 
 @dataclass(frozen=True)
@@ -245,11 +252,13 @@ def evaluate_counting(
     limit: int | None = None,
     recount: dict[str, int] | None = None,
     progress: bool = True,
+    perturb: Perturbation | None = None,
 ) -> dict[str, Any]:
     """Segment every image of a VOC folder and compare counts; JSON-ready summary plus per-image rows.
 
     `recount` maps image file names to red cells counted by eye (see `load_recount`); every name in it
-    must be an image of the folder.
+    must be an image of the folder. `perturb` changes each image as read (its boxes follow a `scale`),
+    to check that the counts hold under another stain, camera or magnification.
     """
     data_dir = Path(data_dir)
     pairs = find_pairs(data_dir)
@@ -262,8 +271,13 @@ def evaluate_counting(
     rows: list[ImageCount] = []
     for image_path, xml_path in tqdm(pairs, desc="counting", unit="image", disable=not progress):
         annotation = parse_voc(xml_path)
-        result = segment_cells(read_image(image_path), params, measure=False)
+        rgb = read_image(image_path)
         red_boxes = [box for box in annotation.boxes if box.name == "RBC"]
+        if perturb is not None:
+            changed = perturb.apply(rgb)
+            sx, sy = changed.shape[1] / rgb.shape[1], changed.shape[0] / rgb.shape[0]
+            rgb, red_boxes = changed, [box.scaled(sx, sy) for box in red_boxes]
+        result = segment_cells(rgb, params, measure=False)
         rows.append(
             ImageCount(
                 image=image_path.name,
@@ -275,4 +289,6 @@ def evaluate_counting(
                 recount_red=recount.get(image_path.name),
             )
         )
-    return {"summary": summarise(rows), "images": [row.to_dict() for row in rows]}
+    summary = summarise(rows)
+    summary["perturbation"] = perturb.describe() if perturb is not None else "none"
+    return {"summary": summary, "images": [row.to_dict() for row in rows]}

@@ -1,4 +1,4 @@
-"""Evaluate a model artifact on a folder of labelled images, optionally under a colour perturbation.
+"""Evaluate a model artifact on a folder of labelled images, optionally under a perturbation.
 
     python -m inference.engine.evaluation MODEL_DIR DATA_DIR [--perturb hue=20] [--plots OUT_DIR]
     python -m inference.engine.evaluation MODEL_DIR IMAGES_DIR --unlabelled   # flagged rate only
@@ -9,13 +9,8 @@ codes, matched case-insensitively. Each image goes through exactly the inference
 (`read_image`, optional perturbation, `prepare_for_model`, one batched forward pass giving logits and
 penultimate features, then the trust assessment), so the figures are those a user would get.
 
-Perturbations, applied to the RGB image as read, before preprocessing (several may be combined,
-`hue=20,saturation=0.8`):
-
-- `hue=N`: rotate hue by N degrees of the 360-degree colour wheel. OpenCV stores 8-bit hue as 0..179
-  (2 degrees per step), so N is applied as round(N / 2) steps, modulo 180: resolution 2 degrees.
-- `saturation=F`: multiply HSV saturation by F (0.5 halves it), clipped to 0..255.
-- `brightness=F`: multiply HSV value by F, clipped to 0..255.
+Perturbations (`--perturb hue=20,saturation=0.8`, see `perturbation.py`) are applied to the RGB
+image as read, before preprocessing.
 """
 
 from __future__ import annotations
@@ -24,11 +19,9 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from .calibration import softmax
@@ -37,6 +30,7 @@ from .datasets import IMAGE_SUFFIXES, scan_image_folder
 from .errors import DatasetError, EngineError
 from .imageio import read_image
 from .metrics import classification_metrics, ece_sampling_floor
+from .perturbation import Perturbation, parse_perturbation
 from .pipeline import CELL_METHODS, DEFAULT_CELL_METHOD
 from .preprocess import prepare_for_model
 
@@ -66,67 +60,6 @@ def list_labelled_images(data_dir: str | Path) -> list[tuple[Path, int]]:
     """
     folder = scan_image_folder(data_dir, require_all=False)
     return [(path, int(label)) for path, label in zip(folder.paths, folder.labels, strict=True)]
-
-
-# -- perturbations ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Perturbation:
-    hue_degrees: float = 0.0
-    saturation: float = 1.0
-    brightness: float = 1.0
-
-    @property
-    def is_identity(self) -> bool:
-        return round(self.hue_degrees / 2) % 180 == 0 and self.saturation == 1.0 and self.brightness == 1.0
-
-    def describe(self) -> str:
-        parts = []
-        if round(self.hue_degrees / 2) % 180:
-            parts.append(f"hue={self.hue_degrees:g}")
-        if self.saturation != 1.0:
-            parts.append(f"saturation={self.saturation:g}")
-        if self.brightness != 1.0:
-            parts.append(f"brightness={self.brightness:g}")
-        return ",".join(parts) or "none"
-
-    def apply(self, rgb: np.ndarray) -> np.ndarray:
-        """The perturbed copy of an RGB uint8 image."""
-        if self.is_identity:
-            return rgb
-        hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
-        steps = round(self.hue_degrees / 2) % 180
-        if steps:
-            hsv[:, :, 0] = ((hsv[:, :, 0].astype(np.int16) + steps) % 180).astype(np.uint8)
-        for channel, factor in ((1, self.saturation), (2, self.brightness)):
-            if factor != 1.0:
-                scaled = hsv[:, :, channel].astype(np.float32) * factor
-                hsv[:, :, channel] = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-
-
-def parse_perturbation(text: str | None) -> Perturbation | None:
-    """Parse `hue=20,saturation=0.8,brightness=1.1`; None or "" or "none" means no perturbation."""
-    if text is None or text.strip().lower() in ("", "none"):
-        return None
-    values: dict[str, float] = {}
-    names = {"hue": "hue_degrees", "saturation": "saturation", "brightness": "brightness"}
-    for part in text.split(","):
-        key, sep, raw = part.partition("=")
-        key = key.strip().lower()
-        if not sep or key not in names:
-            raise ValueError(
-                f"Bad perturbation {part!r}; use hue=DEGREES, saturation=FACTOR, brightness=FACTOR."
-            )
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"Bad number in perturbation {part!r}.") from None
-        if key != "hue" and not (0.0 <= value <= 10.0):
-            raise ValueError(f"{key} factor must be between 0 and 10, got {value}.")
-        values[names[key]] = value
-    return Perturbation(**values)
 
 
 def iter_prepared(
@@ -427,7 +360,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, model_required: bool = Tru
         metavar="DIR",
         help="one sub-folder per class (or plain images with --unlabelled)",
     )
-    parser.add_argument("--perturb", default=None, help="e.g. hue=40 (degrees) or hue=40,saturation=0.8")
+    parser.add_argument(
+        "--perturb", default=None, help="e.g. hue=40 (degrees), hue=40,saturation=0.8 or scale=0.5"
+    )
     parser.add_argument("--unlabelled", action="store_true", help="no class folders: flagged rate only")
     parser.add_argument("--cells", action="store_true", help="per-cell calls against the image labels")
     parser.add_argument("--limit", type=int, default=None, help="--cells: at most this many images")

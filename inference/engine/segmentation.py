@@ -243,16 +243,31 @@ def _disc_radii(mask: np.ndarray, exclude: np.ndarray) -> np.ndarray:
     return values[~inside].astype(np.float64)
 
 
-def _nucleus_radius(nucleus: np.ndarray) -> float:
-    """Equivalent radius of the largest nucleus-coloured blob (0 when there is none)."""
-    opened = cv2.morphologyEx(nucleus.astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
-    if n <= 1:
+def _nucleus_radius(nucleus: np.ndarray, merge_radius: float) -> float:
+    """Equivalent radius of the largest nucleus inside the field (0 when there is none).
+
+    Blobs closer than `merge_radius` are one nucleus: a paler stain breaks a nucleus into pieces
+    (CBC 00000 at 0.7 of its saturation: its largest piece has radius 27 pixels, the nucleus 70). A
+    nucleus cut by the image border is only part of one, so it does not count either.
+    """
+    merged = cv2.morphologyEx(nucleus.astype(np.uint8), cv2.MORPH_CLOSE, _disk(merge_radius))
+    opened = cv2.morphologyEx(merged, cv2.MORPH_OPEN, _disk(1))
+    _, _, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    height, width = nucleus.shape
+    left, top = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
+    right, bottom = left + stats[1:, cv2.CC_STAT_WIDTH], top + stats[1:, cv2.CC_STAT_HEIGHT]
+    inside = (left > 0) & (top > 0) & (right < width) & (bottom < height)
+    if not inside.any():
         return 0.0
-    return math.sqrt(float(stats[1:, cv2.CC_STAT_AREA].max()) / math.pi)
+    return math.sqrt(float(stats[1:, cv2.CC_STAT_AREA][inside].max()) / math.pi)
 
 
-def _packing_radius(fg: np.ndarray, exclude: np.ndarray, hole_radius: float, nucleus_radius: float) -> float:
+def _capped(radius: float, nucleus_radius: float) -> float:
+    """A red cell is not larger than a nucleus-sized blob beside it (see `estimate_cell_radius`)."""
+    return min(radius, nucleus_radius) if nucleus_radius >= 0.5 * radius else radius
+
+
+def _packing_radius(fg: np.ndarray, exclude: np.ndarray, hole_radius: float) -> float:
     """One pass of `estimate_cell_radius` with holes up to `hole_radius` filled; 0 when nothing is found."""
     filled = _fill_small_holes(fg, math.pi * hole_radius * hole_radius)
     mask = cv2.morphologyEx(filled.astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
@@ -262,13 +277,12 @@ def _packing_radius(fg: np.ndarray, exclude: np.ndarray, hole_radius: float, nuc
     weights = np.cumsum(radii**2)
     weighted_median = float(radii[np.searchsorted(weights, weights[-1] / 2.0)])
     typical = float(np.median(radii[radii >= 0.5 * weighted_median]))
-    radius = min(weighted_median, _CLUMP_RATIO * typical)
-    if nucleus_radius >= 0.5 * radius:
-        radius = min(radius, nucleus_radius)
-    return radius
+    return min(weighted_median, _CLUMP_RATIO * typical)
 
 
-def estimate_cell_radius(foreground: np.ndarray, nucleus: np.ndarray) -> float:
+def estimate_cell_radius(
+    foreground: np.ndarray, nucleus: np.ndarray, lobe_merge: float = SegmentationParams.nucleus_merge_radius
+) -> float:
     """Typical red-cell radius in pixels, from the discs that pack the cell mask.
 
     Worked on a copy at most `_ESTIMATE_SIDE` pixels long; discs centred on a nucleus are left out.
@@ -282,7 +296,8 @@ def estimate_cell_radius(foreground: np.ndarray, nucleus: np.ndarray) -> float:
       `_CLUMP_RATIO` times the plain median of the discs that are not specks (at least half of it),
       a few clumps the mask merged are pulling it up, and the bound is taken instead.
     - A red cell is not larger than the largest nucleus of a white cell (blast and lymphocyte nuclei
-      are about 1-2.5 red-cell radii): when a nucleus-sized blob is there, it caps the estimate.
+      are about 1-2.5 red-cell radii): when a nucleus-sized blob is there, it caps the estimate. Its
+      pieces closer than `lobe_merge` times the uncapped estimate are one nucleus.
     - The result is clamped to `_RADIUS_RANGE` of the longer side (a 224-pixel field at 100x has red
       cells of radius about 7-9, a 640-pixel BCCD field about 40).
     """
@@ -293,12 +308,14 @@ def estimate_cell_radius(foreground: np.ndarray, nucleus: np.ndarray) -> float:
     fg = cv2.resize(foreground.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
     nuc = cv2.resize(nucleus.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
     exclude = cv2.dilate(nuc, _disk(2)).astype(bool)
-    nucleus_radius = _nucleus_radius(nuc)
-    radius = _packing_radius(fg, exclude, _HOLE_RADIUS_FRACTION * max(size), nucleus_radius)
+    uncapped = _packing_radius(fg, exclude, _HOLE_RADIUS_FRACTION * max(size))
+    # (An all-foreground field has no distance peak of finite height: bound the merge to the field.)
+    nucleus_radius = _nucleus_radius(nuc, max(1.0, lobe_merge * min(uncapped, _RADIUS_RANGE[1] * max(size))))
+    radius = _capped(uncapped, nucleus_radius)
     if radius > 0:
         # Once more with only pale-centre-sized holes filled (a pale centre is under half the radius):
         # in a dense field the first pass still filled the glass enclosed between packed cells.
-        refined = _packing_radius(fg, exclude, _PALE_CENTRE_FRACTION * radius, nucleus_radius)
+        refined = _capped(_packing_radius(fg, exclude, _PALE_CENTRE_FRACTION * radius), nucleus_radius)
         if _REFINE_FLOOR * radius <= refined < radius:
             radius = refined
     else:
@@ -490,7 +507,7 @@ def segment_cells(
 
     smoothed = cv2.GaussianBlur(rgb, (0, 0), 1.0)
     nucleus, foreground, cells = _masks(smoothed, params)
-    r_full = params.cell_radius_px or estimate_cell_radius(foreground, nucleus)
+    r_full = params.cell_radius_px or estimate_cell_radius(foreground, nucleus, params.nucleus_merge_radius)
     r_full = max(float(r_full), 2.0)
 
     scale = min(1.0, WORK_RADIUS_PX / r_full)

@@ -18,6 +18,7 @@ from inference.engine.counting import (
     summarise,
 )
 from inference.engine.errors import DatasetError
+from inference.engine.perturbation import parse_perturbation
 from tests.engine.voc import voc_xml, write_generated_voc_folder
 
 
@@ -162,3 +163,15 @@ def test_recount_of_an_unknown_image_is_refused(tmp_path: Path) -> None:
     write_generated_voc_folder(tmp_path)
     with pytest.raises(DatasetError, match="not in"):
         evaluate_counting(tmp_path, recount={"other.png": 3}, progress=False)
+
+
+@pytest.mark.parametrize("spec", ["scale=0.5", "scale=2", "hue=20,brightness=0.9"])
+def test_counts_hold_under_a_perturbation_and_the_boxes_follow_the_scale(tmp_path: Path, spec: str) -> None:
+    write_generated_voc_folder(tmp_path)
+    report = evaluate_counting(tmp_path, progress=False, perturb=parse_perturbation(spec))
+    summary = report["summary"]
+    assert summary["perturbation"] == spec
+    assert summary["nucleated_exact_fraction"] == 1.0
+    assert summary["red"]["mae"] == 0.0
+    # A box left at its old place would hold no centroid of the resized field.
+    assert summary["red"]["box_recall"] == 1.0

@@ -16,11 +16,9 @@ import pytest
 from inference.engine.classes import CLASS_CODES
 from inference.engine.errors import DatasetError
 from inference.engine.evaluation import (
-    Perturbation,
     evaluate_classifier,
     list_labelled_images,
     main,
-    parse_perturbation,
     screen_images,
 )
 
@@ -118,21 +116,6 @@ def test_report_has_every_figure(fitted_model: dict[str, Path], tmp_path: Path) 
     json.dumps(report)
     for name in report["plots"].values():
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
-
-
-def test_perturbation_parsing_and_effect() -> None:
-    p = parse_perturbation("hue=40, saturation=0.5")
-    assert p == Perturbation(hue_degrees=40.0, saturation=0.5)
-    assert p.describe() == "hue=40,saturation=0.5"
-    assert parse_perturbation("none") is None
-    with pytest.raises(ValueError, match="perturbation"):
-        parse_perturbation("contrast=2")
-    rgb = np.zeros((2, 2, 3), np.uint8)
-    rgb[..., 0] = 200  # pure red: hue 0
-    shifted = Perturbation(hue_degrees=120).apply(rgb)
-    assert shifted[0, 0].argmax() == 1  # red + 120 degrees is green
-    assert Perturbation(hue_degrees=360).is_identity
-    assert Perturbation(brightness=0.5).apply(rgb)[0, 0, 0] == 100
 
 
 def test_strong_hue_shift_is_flagged_more(fitted_model: dict[str, Path]) -> None:

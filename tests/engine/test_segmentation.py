@@ -145,6 +145,30 @@ def test_a_large_nucleus_caps_the_red_cell_radius() -> None:
     assert 25 <= radius <= 31
 
 
+def _red_discs(radius: int = 20, size: int = 300) -> np.ndarray:
+    mask = np.zeros((size, size), np.uint8)
+    for y in range(40, size - 30, 60):
+        for x in range(40, size - 30, 60):
+            cv2.circle(mask, (x, y), radius, 1, thickness=-1)
+    return mask
+
+
+@pytest.mark.parametrize("where", ["pieces", "border"])
+def test_a_broken_or_cut_nucleus_does_not_cap_the_red_cell_radius(where: str) -> None:
+    # A pale stain breaks a nucleus into pieces about half a red cell across, and a nucleus cut by the
+    # border shows only part of itself: either once capped the radius to the piece (11-13 for 20).
+    mask = _red_discs()
+    nucleus = np.zeros_like(mask)
+    if where == "pieces":
+        for x, y in [(150, 150), (174, 150), (150, 174), (174, 174)]:
+            cv2.circle(nucleus, (x, y), 11, 1, thickness=-1)
+    else:
+        cv2.circle(nucleus, (0, 150), 18, 1, thickness=-1)
+    mask[nucleus > 0] = 1
+    radius = estimate_cell_radius(mask.astype(bool), nucleus.astype(bool))
+    assert radius == pytest.approx(20, rel=0.15)
+
+
 @pytest.mark.parametrize("radius", [8, 12, 40])
 def test_a_cell_mostly_outside_the_field_is_not_counted(radius: int) -> None:
     field = border_field(radius=radius, seed=radius)

@@ -43,3 +43,13 @@ def test_a_bad_recount_is_a_command_error(tmp_path: Path, voc_folder: Path) -> N
         call_command(
             "evaluate_counting", data=voc_folder, recount=tmp_path / "missing.csv", stdout=StringIO()
         )
+
+
+def test_a_perturbation_is_applied_and_reported(voc_folder: Path) -> None:
+    stdout = StringIO()
+    call_command("evaluate_counting", data=voc_folder, perturb="scale=0.5", stdout=stdout)
+    printed = json.loads(stdout.getvalue())
+    assert printed["perturbation"] == "scale=0.5"
+    assert printed["red"]["box_recall"] == 1.0
+    with pytest.raises(CommandError, match="scale factor must be between"):
+        call_command("evaluate_counting", data=voc_folder, perturb="scale=9", stdout=StringIO())

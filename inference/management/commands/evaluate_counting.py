@@ -1,4 +1,5 @@
-"""`manage.py evaluate_counting --data DIR [--out FILE.json] [--limit N] [--recount FILE.csv] [--per-image]`.
+"""`manage.py evaluate_counting --data DIR [--out FILE.json] [--limit N] [--recount FILE.csv] [--per-image]
+[--perturb hue=15,scale=0.5]`.
 
 Thin wrapper of `inference.engine.counting.evaluate_counting` on a Pascal VOC folder
 (`Images/`, `Annotations/`; objects WBC, RBC, Platelets), e.g. `../shared/data/counting/cbc`.
@@ -36,15 +37,25 @@ class Command(BaseCommand):
             help="red cells counted by eye (columns image, red_cells): adds the error against them",
         )
         parser.add_argument("--per-image", action="store_true", help="print per-image rows too")
+        parser.add_argument(
+            "--perturb",
+            default=None,
+            help="change each image as read: hue=DEGREES, saturation=, brightness=, scale= (factors; "
+            "the boxes follow the scale), e.g. hue=15,scale=0.5",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.engine.counting import evaluate_counting, load_recount
         from inference.engine.errors import EngineError
+        from inference.engine.perturbation import parse_perturbation
 
         try:
+            perturb = parse_perturbation(options["perturb"])
             recount = load_recount(options["recount"]) if options["recount"] is not None else None
-            report = evaluate_counting(options["data"], limit=options["limit"], recount=recount)
-        except EngineError as exc:
+            report = evaluate_counting(
+                options["data"], limit=options["limit"], recount=recount, perturb=perturb
+            )
+        except (EngineError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         if options["out"] is not None:
             options["out"].write_text(json.dumps(report, indent=2))

@@ -1,0 +1,93 @@
+"""Colour and resolution perturbations for robustness checks (`--perturb` of the evaluate commands).
+
+Applied to the RGB image as read, colour first; several combine, e.g. `hue=20,saturation=0.8`:
+
+- `hue=N`: rotate hue by N degrees of the 360-degree colour wheel. OpenCV stores 8-bit hue as 0..179
+  (2 degrees per step), so N is applied as round(N / 2) steps, modulo 180: resolution 2 degrees.
+- `saturation=F`: multiply HSV saturation by F (0.5 halves it), clipped to 0..255.
+- `brightness=F`: multiply HSV value by F, clipped to 0..255.
+- `scale=F`: resize by F (0.5 halves each side; area interpolation down, bilinear up), as a camera of
+  lower or higher resolution, or another objective, would give. Counting scales its boxes with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+SCALE_RANGE = (0.1, 4.0)
+_FACTOR_RANGE = (0.0, 10.0)
+_NAMES = {"hue": "hue_degrees", "saturation": "saturation", "brightness": "brightness", "scale": "scale"}
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    hue_degrees: float = 0.0
+    saturation: float = 1.0
+    brightness: float = 1.0
+    scale: float = 1.0
+
+    @property
+    def _hue_steps(self) -> int:
+        return round(self.hue_degrees / 2) % 180
+
+    @property
+    def is_identity(self) -> bool:
+        return self._hue_steps == 0 and (self.saturation, self.brightness, self.scale) == (1.0, 1.0, 1.0)
+
+    def describe(self) -> str:
+        parts = [f"hue={self.hue_degrees:g}"] if self._hue_steps else []
+        for name in ("saturation", "brightness", "scale"):
+            if getattr(self, name) != 1.0:
+                parts.append(f"{name}={getattr(self, name):g}")
+        return ",".join(parts) or "none"
+
+    def apply(self, rgb: np.ndarray) -> np.ndarray:
+        """The perturbed copy of an RGB uint8 image."""
+        if self.is_identity:
+            return rgb
+        out = self._recolour(rgb)
+        if self.scale != 1.0:
+            height, width = out.shape[:2]
+            size = (max(1, round(width * self.scale)), max(1, round(height * self.scale)))
+            interpolation = cv2.INTER_AREA if self.scale < 1.0 else cv2.INTER_LINEAR
+            out = cv2.resize(out, size, interpolation=interpolation)
+        return out
+
+    def _recolour(self, rgb: np.ndarray) -> np.ndarray:
+        if self._hue_steps == 0 and self.saturation == 1.0 and self.brightness == 1.0:
+            return rgb
+        hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+        if self._hue_steps:
+            hsv[:, :, 0] = ((hsv[:, :, 0].astype(np.int16) + self._hue_steps) % 180).astype(np.uint8)
+        for channel, factor in ((1, self.saturation), (2, self.brightness)):
+            if factor != 1.0:
+                scaled = hsv[:, :, channel].astype(np.float32) * factor
+                hsv[:, :, channel] = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def parse_perturbation(text: str | None) -> Perturbation | None:
+    """Parse `hue=20,saturation=0.8,brightness=1.1,scale=0.5`; None, "" or "none" is no perturbation."""
+    if text is None or text.strip().lower() in ("", "none"):
+        return None
+    values: dict[str, float] = {}
+    for part in text.split(","):
+        key, sep, raw = part.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in _NAMES:
+            raise ValueError(
+                f"Bad perturbation {part!r}; use hue=DEGREES, saturation=FACTOR, brightness=FACTOR, "
+                "scale=FACTOR."
+            )
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"Bad number in perturbation {part!r}.") from None
+        low, high = SCALE_RANGE if key == "scale" else _FACTOR_RANGE
+        if key != "hue" and not (low <= value <= high):
+            raise ValueError(f"{key} factor must be between {low:g} and {high:g}, got {value:g}.")
+        values[_NAMES[key]] = value
+    return Perturbation(**values)
