@@ -110,10 +110,8 @@ class CaseFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        try:
-            return queryset.filter(case_external_id=uuid.UUID(value.strip()))
-        except ValueError:
-            return queryset.none()
+        found = _uuids([value.strip()])
+        return queryset.filter(case_external_id=found[0]) if found else queryset.none()
 
 
 def _uuids(values: Iterable[str]) -> list[uuid.UUID]:

@@ -34,8 +34,12 @@ class Perturbation:
         return round(self.hue_degrees / 2) % 180
 
     @property
+    def _changes_colour(self) -> bool:
+        return self._hue_steps != 0 or self.saturation != 1.0 or self.brightness != 1.0
+
+    @property
     def is_identity(self) -> bool:
-        return self._hue_steps == 0 and (self.saturation, self.brightness, self.scale) == (1.0, 1.0, 1.0)
+        return not self._changes_colour and self.scale == 1.0
 
     def describe(self) -> str:
         parts = [f"hue={self.hue_degrees:g}"] if self._hue_steps else []
@@ -57,7 +61,7 @@ class Perturbation:
         return out
 
     def _recolour(self, rgb: np.ndarray) -> np.ndarray:
-        if self._hue_steps == 0 and self.saturation == 1.0 and self.brightness == 1.0:
+        if not self._changes_colour:
             return rgb
         hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
         if self._hue_steps:
