@@ -16,7 +16,12 @@ from .errors import ModelArtifactError
 PREFIX = "layer."
 # PyTorch parameter or buffer -> Keras variable, for convolutions / dense layers and BatchNorm.
 _DENSE_OR_CONV = {"weight": "kernel", "bias": "bias"}
-_BATCHNORM = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
+_BATCHNORM = {
+    "weight": "gamma",
+    "bias": "beta",
+    "running_mean": "moving_mean",
+    "running_var": "moving_variance",
+}
 _IGNORED = ("num_batches_tracked",)
 
 
