@@ -19,6 +19,7 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,22 +90,29 @@ def save_weights(model: Any, path: Path, dtype: str = "float32") -> str:
 
 def load_weights(model: Any, path: Path) -> None:
     with np.load(path, allow_pickle=False) as stored:
-        names = set(stored.files)
-        expected = {variable.path for variable in model.weights}
-        if names != expected:
-            missing, extra = sorted(expected - names)[:5], sorted(names - expected)[:5]
+        assign_weights(model, stored, source=f"Weights file {path.name}")
+
+
+def assign_weights(model: Any, arrays: Mapping[str, np.ndarray], *, source: str) -> None:
+    """Set every variable from `arrays` (keyed by variable path); all are checked before any is set."""
+    names = set(arrays.keys())
+    expected = {variable.path for variable in model.weights}
+    if names != expected:
+        missing, extra = sorted(expected - names)[:5], sorted(names - expected)[:5]
+        raise ModelArtifactError(
+            f"{source} does not fit the architecture in {MODEL_JSON} "
+            f"(missing: {missing or 'none'}; unexpected: {extra or 'none'})."
+        )
+    values = {variable.path: arrays[variable.path] for variable in model.weights}
+    for variable in model.weights:
+        value = values[variable.path]
+        if tuple(value.shape) != tuple(variable.shape):
             raise ModelArtifactError(
-                f"Weights file {path.name} does not fit the architecture in {MODEL_JSON} "
-                f"(missing: {missing or 'none'}; unexpected: {extra or 'none'})."
+                f"Weight {variable.path!r} has shape {value.shape}; "
+                f"the architecture expects {variable.shape}."
             )
-        for variable in model.weights:
-            value = stored[variable.path]
-            if tuple(value.shape) != tuple(variable.shape):
-                raise ModelArtifactError(
-                    f"Weight {variable.path!r} has shape {value.shape}; "
-                    f"the architecture expects {variable.shape}."
-                )
-            variable.assign(value.astype(np.float32))
+    for variable in model.weights:
+        variable.assign(np.asarray(values[variable.path]).astype(np.float32))
 
 
 def read_model_info(folder: str | Path) -> dict[str, Any]:

@@ -7,11 +7,19 @@ arrays named `layer.<keras layer>.<parameter>`. Only NumPy here: no PyTorch need
 
 from __future__ import annotations
 
+import json
+import logging
+import shutil
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .datasets import ArrayDataset, load_image_folder
 from .errors import ModelArtifactError
+
+log = logging.getLogger(__name__)
 
 PREFIX = "layer."
 # PyTorch parameter or buffer -> Keras variable, for convolutions / dense layers and BatchNorm.
@@ -50,3 +58,141 @@ def keras_arrays_from_torch(state: Mapping[str, np.ndarray]) -> dict[str, np.nda
             _keras_kernel(array) if table[parameter] == "kernel" else array
         )
     return converted
+
+
+# -- a run of tools/train_resnet50_gpu.py -> a Marrow-Find artifact ---------------------------------
+
+RUN_SUMMARY = "summary.json"
+RUN_VAL_LOGITS = "val_logits.npz"
+RUN_RECORD = "training_run.json"
+TRAINING_SCRIPT = "tools/train_resnet50_gpu.py"
+# The float16 weights that come back move a probability by about 5e-4 (measured); far more means
+# the graphs differ, and such a model must not be written.
+MAX_PROBABILITY_DIFFERENCE = 0.01
+
+
+def read_torch_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """summary.json and the PyTorch state (all weight parts) of a GPU run."""
+    summary_path = run_dir / RUN_SUMMARY
+    if not summary_path.is_file():
+        raise ModelArtifactError(f"{run_dir} holds no {RUN_SUMMARY}: not a run of {TRAINING_SCRIPT}.")
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    state: dict[str, np.ndarray] = {}
+    for part in summary.get("weights_parts", []):
+        path = run_dir / part
+        if not path.is_file():
+            raise ModelArtifactError(f"Weights part {part} named in {RUN_SUMMARY} is missing.")
+        with np.load(path, allow_pickle=False) as stored:
+            state.update({key: stored[key] for key in stored.files})
+    if not state:
+        raise ModelArtifactError(f"{RUN_SUMMARY} in {run_dir} names no weights.")
+    return summary, state
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def check_agreement(model: Any, val: ArrayDataset, run_dir: Path) -> float:
+    """The Keras model must give the GPU run's val predictions; returns the largest probability gap."""
+    from .classifier import head_outputs_model
+
+    with np.load(run_dir / RUN_VAL_LOGITS, allow_pickle=False) as stored:
+        files, expected = [str(name) for name in stored["files"]], stored["logits"]
+    if files != [path.name for path in val.paths]:
+        raise ModelArtifactError(f"The run was checked on other val images than {len(val)} given here.")
+    heads = head_outputs_model(model)
+    logits = np.concatenate(
+        [
+            np.asarray(heads([val.images[start : start + 32].astype(np.float32)], training=False)[1])
+            for start in range(0, len(val), 32)
+        ]
+    )
+    gap = float(np.abs(_softmax(logits) - _softmax(expected)).max())
+    if gap > MAX_PROBABILITY_DIFFERENCE or (logits.argmax(1) != expected.argmax(1)).any():
+        raise ModelArtifactError(
+            f"The imported model does not reproduce the run's val predictions (largest probability "
+            f"difference {gap:.4f}); the PyTorch and Keras graphs differ."
+        )
+    return gap
+
+
+def gpu_command(summary: dict[str, Any]) -> str:
+    args = summary["args"]
+    return (
+        f"python3 {TRAINING_SCRIPT} --data {args['data']} --val {args['val']} --out RUN_DIR "
+        f"--minutes {args['minutes']:g} --max-epochs {args['max_epochs']} --batch-size {args['batch_size']} "
+        f"--workers {args['workers']} --seed {args['seed']}"
+    )
+
+
+def import_torch_run(
+    run_dir: str | Path,
+    *,
+    train_dir: str | Path,
+    val_dir: str | Path,
+    out_dir: str | Path,
+    command: str,
+    name: str | None = None,
+    weights_dtype: str = "float16",
+    fit_trust: bool = True,
+) -> dict[str, Any]:
+    """Build, check and write the artifact of a ResNet50 trained by `tools/train_resnet50_gpu.py`."""
+    from .artifact import assign_weights
+    from .classifier import ClassifierConfig, build_classifier
+    from .training import write_classifier_artifact
+
+    run_dir = Path(run_dir)
+    summary, state = read_torch_run(run_dir)
+    train, val = load_image_folder(train_dir), load_image_folder(val_dir)
+    if list(train.classes) != list(summary["classes"]):
+        raise ModelArtifactError(f"The run's classes {summary['classes']} are not {list(train.classes)}.")
+    model = build_classifier(ClassifierConfig(backbone="resnet50", num_classes=len(train.classes)), None)
+    assign_weights(model, keras_arrays_from_torch(state), source=f"The run in {run_dir.name}")
+    gap = check_agreement(model, val, run_dir)
+    log.info("The Keras model reproduces the run's val predictions (largest gap %.5f).", gap)
+    hyperparameters = {
+        key: summary[key]
+        for key in (
+            "recipes",
+            "warmup_epochs",
+            "schedule",
+            "ema_decay",
+            "precision",
+            "augment",
+            "epochs_planned",
+            "epochs_run",
+            "seconds_per_epoch",
+            "train_seconds",
+        )
+    }
+    hyperparameters.update(
+        preset="gpu (tools/train_resnet50_gpu.py)",
+        backbone="resnet50",
+        weights=None,
+        batch_size=summary["args"]["batch_size"],
+        seed=summary["args"]["seed"],
+        class_weighting=True,
+        selected=summary["best"],
+        trained_on=f"{summary['device']}, PyTorch {summary['torch']}",
+        keras_agreement_max_probability_difference=round(gap, 6),
+    )
+    saved = write_classifier_artifact(
+        model,
+        train=train,
+        val=val,
+        train_dir=train_dir,
+        val_dir=val_dir,
+        out_dir=out_dir,
+        backbone="resnet50",
+        initial_weights="random initialisation",
+        hyperparameters=hyperparameters,
+        command=f"{gpu_command(summary)}; then {command}",
+        name=name,
+        weights_dtype=weights_dtype,
+        fit_trust=fit_trust,
+    )
+    # The per-epoch scores of every recipe, for whoever audits the selection on val.
+    shutil.copyfile(run_dir / RUN_SUMMARY, Path(out_dir) / RUN_RECORD)
+    return saved

@@ -539,36 +539,74 @@ def train_from_folders(
 
     Paths are recorded in model.json as given, so pass them relative to the project root.
     """
-    from .artifact import save_artifact
-    from .predictor import Predictor
-
     log.info("Loading %s and %s (CLAHE + resize, cached in memory)...", train_dir, val_dir)
     t0 = time.monotonic()
     train = load_image_folder(train_dir)
     val = load_image_folder(val_dir)
     log.info("Loaded %d train and %d val images in %.1f s.", len(train), len(val), time.monotonic() - t0)
     result = train_classifier(train, val, config, run_dir, resume=resume, progress=progress)
-    metrics = {"val": evaluate_model(result.model, val)}
-    for degrees in HUE_TEST_DEGREES:
-        metrics[f"val_hue+{degrees}"] = evaluate_model(result.model, load_hue_shifted(val_dir, degrees))
-    log.info(
-        "Best model: %s",
-        json.dumps({k: {m: v[m] for m in ("accuracy", "f1_weighted", "kappa")} for k, v in metrics.items()}),
-    )
-    spec = get_backbone(config.backbone)
     weights_desc = config.weights or "random initialisation"
     if config.weights and config.weights != "imagenet":
         weights_desc = (
             f"ImageNet, local file {Path(config.weights).name} (sha256 {sha256_file(config.weights)})"
         )
-    manifest = find_manifest(train_dir)
+    return write_classifier_artifact(
+        result.model,
+        train=train,
+        val=val,
+        train_dir=train_dir,
+        val_dir=val_dir,
+        out_dir=out_dir,
+        backbone=config.backbone,
+        initial_weights=weights_desc,
+        hyperparameters={
+            **config.to_dict(),
+            "stopped": result.stopped,
+            "best_epoch": result.best.get("epoch"),
+            "epochs_run": len(result.history),
+        },
+        command=command,
+        name=name,
+        weights_dtype=weights_dtype,
+        fit_trust=fit_trust,
+    )
+
+
+def write_classifier_artifact(
+    model: Any,
+    *,
+    train: ArrayDataset,
+    val: ArrayDataset,
+    train_dir: str | Path,
+    val_dir: str | Path,
+    out_dir: str | Path,
+    backbone: str,
+    initial_weights: str,
+    hyperparameters: dict[str, Any],
+    command: str,
+    name: str | None = None,
+    weights_dtype: str = "float32",
+    fit_trust: bool = True,
+) -> dict[str, Any]:
+    """Evaluate a trained model (val, and val with hue shifts), write its artifact, fit its trust."""
+    from .artifact import save_artifact, update_model_info
     from .classifier import ClassifierConfig
+    from .predictor import Predictor
     from .preprocess import CLAHE_CLIP_LIMIT, CLAHE_TILES
 
+    metrics = {"val": evaluate_model(model, val)}
+    for degrees in HUE_TEST_DEGREES:
+        metrics[f"val_hue+{degrees}"] = evaluate_model(model, load_hue_shifted(val_dir, degrees))
+    log.info(
+        "Best model: %s",
+        json.dumps({k: {m: v[m] for m in ("accuracy", "f1_weighted", "kappa")} for k, v in metrics.items()}),
+    )
+    spec = get_backbone(backbone)
+    manifest = find_manifest(train_dir)
     info: dict[str, Any] = {
         "name": name or Path(out_dir).name,
         "architecture": {
-            **ClassifierConfig(backbone=config.backbone, num_classes=len(train.classes)).to_dict(),
+            **ClassifierConfig(backbone=backbone, num_classes=len(train.classes)).to_dict(),
             "head": "GlobalAveragePooling2D > Flatten > Dense(256, relu, L2 0.01) 'features' > Dropout(0.5) "
             "> Dense(4) 'logits' > Softmax 'probabilities'",
         },
@@ -576,7 +614,7 @@ def train_from_folders(
         "backbone": {
             "name": spec.name,
             "description": spec.description,
-            "initial_weights": weights_desc,
+            "initial_weights": initial_weights,
             "last_conv_layer": spec.last_conv_layer,
         },
         "input": {
@@ -592,12 +630,7 @@ def train_from_folders(
             f"{spec.input_size}x{spec.input_size}",
             "inside_model": spec.preprocess_name,
         },
-        "hyperparameters": {
-            **config.to_dict(),
-            "stopped": result.stopped,
-            "best_epoch": result.best.get("epoch"),
-            "epochs_run": len(result.history),
-        },
+        "hyperparameters": hyperparameters,
         "data": {
             "train_dir": str(train_dir),
             "val_dir": str(val_dir),
@@ -611,12 +644,10 @@ def train_from_folders(
         "training_command": command,
         "trust": None,
     }
-    saved = save_artifact(out_dir, result.model, info=info, weights_dtype=weights_dtype)
+    saved = save_artifact(out_dir, model, info=info, weights_dtype=weights_dtype)
     if fit_trust:
-        trust = fit_trust_hook(Predictor(result.model, saved), train_dir, val_dir, out_dir)
+        trust = fit_trust_hook(Predictor(model, saved), train_dir, val_dir, out_dir)
         if trust is not None:
-            from .artifact import update_model_info
-
             saved = update_model_info(out_dir, trust=trust)
     log.info("Artifact written to %s (weights sha256 %s).", out_dir, saved["weights"]["sha256"])
     return saved
@@ -636,4 +667,5 @@ __all__ = [
     "preset_config",
     "train_classifier",
     "train_from_folders",
+    "write_classifier_artifact",
 ]

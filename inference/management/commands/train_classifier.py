@@ -8,7 +8,6 @@ it writes is registered separately (`manage.py register_model`).
 from __future__ import annotations
 
 import argparse
-import logging
 import shlex
 import sys
 from typing import Any
@@ -42,13 +41,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.engine.errors import EngineError
         from inference.engine.train_cli import run
+        from inference.management.engine_log import show_engine_log
 
-        engine_log = logging.getLogger("inference.engine")
-        engine_log.setLevel(logging.INFO)
-        if not engine_log.handlers and not logging.getLogger().handlers:
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-            engine_log.addHandler(handler)
+        show_engine_log()
         if sys.argv[1:2] == ["train_classifier"]:
             typed = [arg for arg in sys.argv[2:] if arg != "--resume"]
             command = f"python manage.py train_classifier {shlex.join(typed)}"
