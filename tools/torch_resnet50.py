@@ -44,6 +44,7 @@ class KerasResNet50Classifier(nn.Module):
         self.layer["features"] = nn.Linear(channels, HEAD_UNITS)
         self.layer["logits"] = nn.Linear(HEAD_UNITS, num_classes)
         self.dropout = nn.Dropout(HEAD_DROPOUT)
+        self.mean_bgr: torch.Tensor
         self.register_buffer("mean_bgr", torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1))
 
     def _conv_bn(self, prefix: str, cin: int, cout: int, kernel: int, stride: int) -> None:
@@ -66,6 +67,12 @@ class KerasResNet50Classifier(nn.Module):
             y = F.relu(self._run(f"{name}_2", y))
             x = F.relu(self._run(f"{name}_3", y) + shortcut)
         return x
+
+    def head_kernel(self) -> torch.Tensor:
+        """The "features" dense kernel, which Keras regularises with L2."""
+        features = self.layer["features"]
+        assert isinstance(features, nn.Linear)
+        return features.weight
 
     def forward(self, rgb_0_255: torch.Tensor) -> torch.Tensor:
         """Logits (the softmax is left to the loss; Keras's model ends with it)."""

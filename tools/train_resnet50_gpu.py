@@ -23,6 +23,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -59,7 +60,9 @@ def _seed_worker(_worker_id: int) -> None:
     # Each worker's stream follows from torch's seed, so a run with the same seed and worker
     # count draws the same augmentations.
     info = torch.utils.data.get_worker_info()
-    info.dataset.rng = np.random.default_rng(torch.initial_seed() % 2**63)
+    assert info is not None  # called in a worker only
+    dataset = cast(AugmentedImages, info.dataset)
+    dataset.rng = np.random.default_rng(torch.initial_seed() % 2**63)
 
 
 def _to_input(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -68,7 +71,9 @@ def _to_input(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 class Recipe:
-    def __init__(self, name: str, model: torch.nn.Module, base_lr: float, weight_decay: float) -> None:
+    def __init__(
+        self, name: str, model: KerasResNet50Classifier, base_lr: float, weight_decay: float
+    ) -> None:
         self.name, self.model, self.base_lr = name, model, base_lr
         decay = [p for n, p in model.named_parameters() if n.endswith("weight") and p.ndim > 1]
         other = [p for n, p in model.named_parameters() if not (n.endswith("weight") and p.ndim > 1)]
@@ -101,7 +106,7 @@ class Recipe:
             logits = self.model(x)
         losses = F.cross_entropy(logits.float(), y, reduction="none")
         loss = (losses * class_weights[y]).mean()
-        total = loss + HEAD_L2 * self.model.layer["features"].weight.pow(2).sum()
+        total = loss + HEAD_L2 * self.model.head_kernel().pow(2).sum()
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
@@ -201,7 +206,9 @@ def main() -> None:
     recipes = []
     for index, (name, lr, decay) in enumerate((("adamw", 1e-3, 0.05), ("sgd", 0.05, 5e-4))):
         torch.manual_seed(args.seed + index)
-        model = KerasResNet50Classifier(len(train.classes)).to(device, memory_format=torch.channels_last)
+        model = cast(Any, KerasResNet50Classifier(len(train.classes))).to(
+            device, memory_format=torch.channels_last
+        )
         recipes.append(Recipe(name, model, lr, decay))
 
     budget_s = args.minutes * 60
@@ -226,8 +233,8 @@ def main() -> None:
             seen += len(y)
         record: dict[str, object] = {"epoch": epoch + 1, "lr": lrs}
         for recipe in recipes:
-            total_loss, correct = (float(value) for value in sums[recipe.name])
-            record[f"{recipe.name}_train"] = {"loss": total_loss / seen, "accuracy": correct / seen}
+            loss_sum, correct_sum = (float(value) for value in sums[recipe.name])
+            record[f"{recipe.name}_train"] = {"loss": loss_sum / seen, "accuracy": correct_sum / seen}
             for label, model in ((recipe.name, recipe.model), (f"{recipe.name}_ema", recipe.ema)):
                 metrics = score(predict_logits(model, val_images, device), val.labels)
                 record[label] = metrics
