@@ -30,10 +30,12 @@ def negative_log_likelihood(
 
 
 def fit_temperature(logits: np.ndarray, y_true: Sequence[int] | np.ndarray) -> float:
-    """The temperature minimising validation NLL (bounded 1-D search on ln T)."""
+    """The temperature minimising validation NLL (bounded 1-D search on ln T); 1.0 without errors."""
     logits = np.asarray(logits, dtype=np.float64)
     truth = np.asarray(y_true, dtype=np.int64).reshape(-1)
-    if truth.size == 0:
+    if truth.size == 0 or (logits.argmax(axis=1) == truth).all():
+        # With no error on validation the NLL keeps falling as T -> 0: it would sharpen every
+        # output to certainty and says nothing about calibration, so the model's own scale stays.
         return 1.0
     result = minimize_scalar(
         lambda log_t: negative_log_likelihood(logits, truth, float(np.exp(log_t))),

@@ -44,3 +44,13 @@ def test_calibrated_logits_keep_a_temperature_near_one() -> None:
 
 def test_empty_input_is_identity() -> None:
     assert fit_temperature(np.zeros((0, 4)), []) == 1.0
+
+
+def test_a_validation_set_without_errors_keeps_the_model_scale() -> None:
+    # Every arg-max right: NLL falls all the way to the search bound (T = 0.05, a sharpening to
+    # certainty) unless the fit refuses; one error gives the NLL a minimum again.
+    logits, _ = _calibrated_sample(500, seed=2)
+    labels = logits.argmax(axis=1)
+    assert fit_temperature(logits, labels) == 1.0
+    labels[0] = (labels[0] + 1) % 4
+    assert 0.05 < fit_temperature(logits, labels) < 1.0
