@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -33,6 +34,7 @@ from .metrics import classification_metrics, ece_sampling_floor
 from .perturbation import Perturbation, parse_perturbation
 from .pipeline import CELL_METHODS, DEFAULT_CELL_METHOD
 from .preprocess import prepare_for_model
+from .stain import colour_descriptors
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -105,11 +107,13 @@ def _run_model(
     trust = load_trust(predictor.info.get("trust"), model_dir)
     logits_parts: list[np.ndarray] = []
     feature_parts: list[np.ndarray] = []
+    colour_parts: list[np.ndarray] = []
     with tqdm(total=len(paths), desc="evaluate", unit="img", disable=not show_progress) as bar:
         for batch in _batches(iter_prepared(paths, perturb), batch_size):
             features, logits = predictor.features_and_logits(batch, batch_size=batch_size)
             logits_parts.append(np.asarray(logits, dtype=np.float64))
             feature_parts.append(np.asarray(features, dtype=np.float64).reshape(len(batch), -1))
+            colour_parts.append(colour_descriptors(batch))
             bar.update(len(batch))
     logits_all = np.concatenate(logits_parts)
     features_all = np.concatenate(feature_parts)
@@ -117,15 +121,23 @@ def _run_model(
         # No fitted trust state: raw softmax, nothing can be judged out of distribution.
         probs = softmax(logits_all)
         fields: list[dict[str, Any]] = [
-            {"confidence": float(p.max()), "ood_score": None, "flagged": False, "reasons": []} for p in probs
+            {
+                "confidence": float(p.max()),
+                "ood_score": None,
+                "stain_score": None,
+                "flagged": False,
+                "reasons": [],
+            }
+            for p in probs
         ]
     else:
-        assessments = trust.assess(logits_all, features_all)
+        assessments = trust.assess(logits_all, features_all, np.concatenate(colour_parts))
         probs = np.array([a.probabilities for a in assessments])
         fields = [
             {
                 "confidence": a.confidence,
                 "ood_score": a.ood_score,
+                "stain_score": None if math.isnan(a.stain_score) else a.stain_score,
                 "flagged": a.flagged,
                 "reasons": list(a.reasons),
             }

@@ -33,6 +33,7 @@ from .classes import CLASS_CODES, CLASS_LABELS
 from .imageio import read_image
 from .preprocess import prepare_for_model
 from .segmentation import SegmentationParams, SegmentationResult, segment_cells
+from .stain import colour_descriptors
 from .trust import Assessment, TrustModel, load_trust
 
 BENIGN_CODE = "benign"
@@ -198,9 +199,9 @@ class Pipeline:
         self.predictor.predict(blank, prepared=True)
         self.predictor.features_and_logits(np.stack([blank, blank]))
 
-    def _assess_image(self, logits: np.ndarray, features: np.ndarray) -> Assessment:
+    def _assess_image(self, logits: np.ndarray, features: np.ndarray, prepared: np.ndarray) -> Assessment:
         if self.trust is not None:
-            return self.trust.assess(logits[None], features[None])[0]
+            return self.trust.assess(logits[None], features[None], colour_descriptors(prepared[None]))[0]
         # Without a fitted trust state nothing can vouch for the image: always refer.
         probs = softmax(logits[None], self.predictor.temperature)[0]
         index = int(probs.argmax())
@@ -243,7 +244,7 @@ class Pipeline:
                 batch = np.concatenate([prepared[None], crops]) if len(crops) else prepared[None]
                 all_features, logits = self.predictor.features_and_logits(batch)
                 features, cell_logits = all_features[0], logits[1:]
-            image_call = ImageCall(self._assess_image(np.asarray(prediction.logits), features))
+            image_call = ImageCall(self._assess_image(np.asarray(prediction.logits), features, prepared))
             cells = self._cell_calls(segmentation, cell_logits)
         with timer.stage("overlays"):
             height, width = rgb.shape[:2]

@@ -1,13 +1,15 @@
 """When to trust a prediction: calibrated confidence, an out-of-distribution score, and the flag.
 
 `fit_trust` runs once at the end of training: temperature scaling on validation logits, class means
-and a shared covariance of the penultimate features on the training images (`ood.py`), then two
-thresholds chosen on validation so that at most `max_flagged_rate` (2 %) of validation images are
-flagged. `TrustModel.assess` turns a batch of (logits, features) into per-image assessments.
+and a shared covariance of the penultimate features on the training images (`ood.py`), the same for
+ten colour statistics of each field (`stain.py`), then three thresholds chosen on validation so that
+at most `max_flagged_rate` (2 %) of validation images are flagged. `TrustModel.assess` turns a batch
+of (logits, features, colour descriptors) into per-image assessments.
 
-A flagged image is shown as "refer to pathologist", never as a confident class: either the
-calibrated confidence is below the threshold, or the image does not look like the training data
-(another laboratory, stain, magnification, or not a smear at all).
+A flagged image is shown as "refer to pathologist", never as a confident class: the calibrated
+confidence is below the threshold, or the image does not look like the training data to the network
+(another laboratory, magnification, or not a smear at all), or its colours are not the training
+laboratory's stain and lighting.
 
 The fitted state is JSON-ready (`to_dict`); its arrays are inline, small for the heads we ship
 (about 10^4 floats for a 256-wide feature layer). Where they are larger and the caller gives a folder,
@@ -29,8 +31,9 @@ import numpy as np
 
 from .calibration import fit_temperature, softmax
 from .classes import CLASS_CODES
-from .errors import ModelArtifactError
+from .errors import EngineError, ModelArtifactError
 from .ood import DEFAULT_COMPONENTS, MahalanobisModel, fit_mahalanobis
+from .stain import DESCRIPTOR_SIZE, STAIN_COMPONENTS, colour_descriptors
 
 TRUST_VERSION = 1
 MAX_FLAGGED_RATE = 0.02
@@ -40,6 +43,7 @@ TRUST_ARRAYS_FILE = "trust.npz"
 
 REASON_LOW_CONFIDENCE = "low_confidence"
 REASON_OUT_OF_DISTRIBUTION = "out_of_distribution"
+REASON_STAIN = "stain_out_of_range"
 
 
 class FeatureExtractor(Protocol):
@@ -58,6 +62,7 @@ class Assessment:
     ood_score: float  # Mahalanobis score; ~1 in distribution, larger is stranger; nan if unknown
     flagged: bool
     reasons: tuple[str, ...]
+    stain_score: float = math.nan  # Mahalanobis score of the field's colour (`stain.py`); nan if unchecked
 
     @property
     def predicted_code(self) -> str:
@@ -69,6 +74,7 @@ class Assessment:
             "predicted": self.predicted_code,
             "confidence": round(self.confidence, 6),
             "ood_score": None if math.isnan(self.ood_score) else round(self.ood_score, 6),
+            "stain_score": None if math.isnan(self.stain_score) else round(self.stain_score, 6),
             "flagged": self.flagged,
             "reasons": list(self.reasons),
         }
@@ -85,6 +91,8 @@ class TrustModel:
     val_ece_after: float
     n_train: int
     n_val: int
+    stain: MahalanobisModel | None = None  # colour statistics of the training fields (`stain.py`)
+    stain_threshold: float = math.inf
 
     def calibrated(self, logits: np.ndarray) -> np.ndarray:
         return softmax(logits, self.temperature)
@@ -96,20 +104,37 @@ class TrustModel:
         """Boolean arrays (low confidence, out of distribution)."""
         return confidence < self.confidence_threshold, ood > self.ood_threshold
 
-    def assess(self, logits: np.ndarray, features: np.ndarray) -> list[Assessment]:
-        """Per-row assessments of a batch: logits (n, C) and penultimate features (n, D)."""
+    def stain_scores(self, colours: np.ndarray | None, rows: int) -> np.ndarray:
+        if self.stain is None:
+            return np.full(rows, math.nan)
+        if colours is None:
+            raise EngineError("This model's trust checks the stain: pass the images' colour descriptors.")
+        return self.stain.score(np.atleast_2d(np.asarray(colours, dtype=np.float64)))
+
+    def assess(
+        self, logits: np.ndarray, features: np.ndarray, colours: np.ndarray | None = None
+    ) -> list[Assessment]:
+        """Per-row assessments of a batch: logits (n, C), penultimate features (n, D) and, where the
+        trust checks the stain, the images' colour descriptors (n, 10) from `stain.colour_descriptors`.
+        """
         logits = np.atleast_2d(np.asarray(logits, dtype=np.float64))
         features = np.atleast_2d(np.asarray(features, dtype=np.float64))
         probs = self.calibrated(logits)
         pred = probs.argmax(axis=1)
         conf = probs[np.arange(len(probs)), pred]
         ood = self.ood_scores(features)
+        stain = self.stain_scores(colours, len(probs))
         low, strange = self.flags(conf, ood)
+        foreign = stain > self.stain_threshold  # nan (unchecked) is never above
         out = []
         for i in range(len(probs)):
             reasons = tuple(
                 r
-                for r, on in ((REASON_LOW_CONFIDENCE, low[i]), (REASON_OUT_OF_DISTRIBUTION, strange[i]))
+                for r, on in (
+                    (REASON_LOW_CONFIDENCE, low[i]),
+                    (REASON_OUT_OF_DISTRIBUTION, strange[i]),
+                    (REASON_STAIN, foreign[i]),
+                )
                 if on
             )
             out.append(
@@ -120,6 +145,7 @@ class TrustModel:
                     ood_score=float(ood[i]),
                     flagged=bool(reasons),
                     reasons=reasons,
+                    stain_score=float(stain[i]),
                 )
             )
         return out
@@ -145,6 +171,12 @@ class TrustModel:
             "feature_dim": self.mahalanobis.dimension,
             "components": int(self.mahalanobis.components.shape[1]),
         }
+        if self.stain is not None:
+            state["stain"] = {
+                "method": "Mahalanobis (shared PPCA covariance) on 10 colour statistics of the field",
+                "threshold": self.stain_threshold,
+                "arrays": {name: _encode(a) for name, a in self.stain.to_arrays().items()},
+            }
         if folder is not None and size > INLINE_FLOAT_LIMIT:
             buffer = io.BytesIO()
             np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
@@ -176,6 +208,13 @@ class TrustModel:
                 val_ece_after=float(state.get("val_ece_after", float("nan"))),
                 n_train=int(state.get("n_train", 0)),
                 n_val=int(state.get("n_val", 0)),
+                # Artifacts fitted before the stain check have none: they are assessed without it.
+                stain=MahalanobisModel.from_arrays(
+                    {name: _decode(v) for name, v in state["stain"]["arrays"].items()}
+                )
+                if state.get("stain")
+                else None,
+                stain_threshold=float(state["stain"]["threshold"]) if state.get("stain") else math.inf,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelArtifactError(f"The trust state in model.json is malformed: {exc}") from exc
@@ -207,30 +246,57 @@ def _load_npz(state: dict[str, Any], folder: str | Path | None) -> dict[str, np.
 # -- fitting --------------------------------------------------------------------------------------------
 
 
-def choose_thresholds(
-    confidence: np.ndarray, ood: np.ndarray, max_flagged_rate: float = MAX_FLAGGED_RATE
-) -> tuple[float, float, float]:
-    """Confidence and OOD thresholds flagging at most `max_flagged_rate` of these (validation) rows.
+@dataclass(frozen=True)
+class Thresholds:
+    confidence: float  # flag below
+    ood: float  # flag above
+    stain: float  # flag above (inf when the stain is not checked)
+    rate: float  # the fraction of the validation rows flagged
 
-    The budget is split evenly: the OOD threshold sits above all but half the budget of scores and the
-    confidence threshold below all but the other half, each at a value strictly between two observed
-    ones, so ties cannot push the rate over. Returns (confidence_threshold, ood_threshold, rate).
+
+def _flag_highest(scores: np.ndarray, count: int) -> float:
+    """A threshold strictly between two observed scores above which the `count` highest lie."""
+    ordered = np.sort(scores)
+    if count == 0:
+        return float(ordered[-1] + 1e-6 * abs(ordered[-1]) + 1e-9)
+    return float((ordered[-count - 1] + ordered[-count]) / 2)
+
+
+def choose_thresholds(
+    confidence: np.ndarray,
+    ood: np.ndarray,
+    max_flagged_rate: float = MAX_FLAGGED_RATE,
+    stain: np.ndarray | None = None,
+) -> Thresholds:
+    """Thresholds flagging at most `max_flagged_rate` of these (validation) rows.
+
+    The budget is split evenly between the criteria (confidence, OOD score and, when given, the
+    stain score): each threshold flags its share of the most extreme rows, at a value strictly
+    between two observed ones, so ties cannot push the rate over.
     """
-    conf = np.sort(np.asarray(confidence, dtype=np.float64))
-    scores = np.sort(np.asarray(ood, dtype=np.float64))
+    conf = np.asarray(confidence, dtype=np.float64)
+    scores = np.asarray(ood, dtype=np.float64)
     n = conf.size
     if n == 0:
-        return 0.0, float("inf"), 0.0
-    per_criterion = int(np.floor(max_flagged_rate * n / 2))
-    # Flag the `per_criterion` highest OOD scores: threshold halfway below the lowest of them.
-    if per_criterion == 0:
-        ood_threshold = float(scores[-1]) * (1 + 1e-6) + 1e-9
-        conf_threshold = float(conf[0]) * (1 - 1e-6)
-    else:
-        ood_threshold = float((scores[n - per_criterion - 1] + scores[n - per_criterion]) / 2)
-        conf_threshold = float((conf[per_criterion - 1] + conf[per_criterion]) / 2)
-    flagged = (np.asarray(confidence) < conf_threshold) | (np.asarray(ood) > ood_threshold)
-    return conf_threshold, ood_threshold, float(flagged.mean())
+        return Thresholds(0.0, math.inf, math.inf, 0.0)
+    criteria = 2 if stain is None else 3
+    per_criterion = int(np.floor(max_flagged_rate * n / criteria))
+    conf_threshold = -_flag_highest(-conf, per_criterion)
+    ood_threshold = _flag_highest(scores, per_criterion)
+    flagged = (conf < conf_threshold) | (scores > ood_threshold)
+    stain_threshold = math.inf
+    if stain is not None:
+        stain_scores = np.asarray(stain, dtype=np.float64)
+        stain_threshold = _flag_highest(stain_scores, per_criterion)
+        flagged |= stain_scores > stain_threshold
+    return Thresholds(conf_threshold, ood_threshold, stain_threshold, float(flagged.mean()))
+
+
+@dataclass(frozen=True)
+class Collected:
+    features: np.ndarray  # (n, D) penultimate features
+    logits: np.ndarray  # (n, C)
+    colours: np.ndarray  # (n, 10) colour descriptors (`stain.py`)
 
 
 def collect_features(
@@ -238,16 +304,19 @@ def collect_features(
     images: Iterable[np.ndarray],
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Run prepared images (224x224x3 uint8) through the extractor in batches: (features, logits)."""
+) -> Collected:
+    """Run prepared images (224x224x3 uint8) through the extractor in batches."""
     feats: list[np.ndarray] = []
     logits: list[np.ndarray] = []
+    colours: list[np.ndarray] = []
     batch: list[np.ndarray] = []
 
     def flush() -> None:
-        f, z = extractor.features_and_logits(np.stack(batch))
+        stacked = np.stack(batch)
+        f, z = extractor.features_and_logits(stacked)
         feats.append(np.asarray(f, dtype=np.float32).reshape(len(batch), -1))
         logits.append(np.asarray(z, dtype=np.float32))
+        colours.append(colour_descriptors(stacked))
         if progress is not None:
             progress(len(batch))
         batch.clear()
@@ -259,8 +328,12 @@ def collect_features(
     if batch:
         flush()
     if not feats:
-        return np.zeros((0, 0), np.float32), np.zeros((0, len(CLASS_CODES)), np.float32)
-    return np.concatenate(feats), np.concatenate(logits)
+        return Collected(
+            np.zeros((0, 0), np.float32),
+            np.zeros((0, len(CLASS_CODES)), np.float32),
+            np.zeros((0, DESCRIPTOR_SIZE), np.float32),
+        )
+    return Collected(np.concatenate(feats), np.concatenate(logits), np.concatenate(colours))
 
 
 def fit_trust_arrays(
@@ -270,28 +343,43 @@ def fit_trust_arrays(
     val_logits: np.ndarray,
     val_labels: Sequence[int] | np.ndarray,
     *,
+    train_colours: np.ndarray | None = None,
+    val_colours: np.ndarray | None = None,
     n_classes: int = len(CLASS_CODES),
     n_components: int = DEFAULT_COMPONENTS,
     max_flagged_rate: float = MAX_FLAGGED_RATE,
 ) -> TrustModel:
-    """Fit the trust state from features already computed (no TensorFlow here)."""
+    """Fit the trust state from features already computed (no TensorFlow here).
+
+    With colour descriptors of both sets, the stain check is fitted too (see `stain.py`).
+    """
     from .metrics import expected_calibration_error
 
     val_y = np.asarray(val_labels, dtype=np.int64)
     temperature = fit_temperature(val_logits, val_y)
     maha = fit_mahalanobis(train_features, np.asarray(train_labels), n_classes, n_components)
+    stain = None
+    if train_colours is not None and val_colours is not None:
+        stain = fit_mahalanobis(train_colours, np.asarray(train_labels), n_classes, STAIN_COMPONENTS)
     probs = softmax(val_logits, temperature)
-    conf_t, ood_t, rate = choose_thresholds(probs.max(axis=1), maha.score(val_features), max_flagged_rate)
+    thresholds = choose_thresholds(
+        probs.max(axis=1),
+        maha.score(val_features),
+        max_flagged_rate,
+        stain.score(val_colours) if stain is not None and val_colours is not None else None,
+    )
     return TrustModel(
         temperature=temperature,
         mahalanobis=maha,
-        confidence_threshold=conf_t,
-        ood_threshold=ood_t,
-        val_flagged_rate=rate,
+        confidence_threshold=thresholds.confidence,
+        ood_threshold=thresholds.ood,
+        val_flagged_rate=thresholds.rate,
         val_ece_before=expected_calibration_error(val_y, softmax(val_logits)),
         val_ece_after=expected_calibration_error(val_y, probs),
         n_train=len(train_features),
         n_val=len(val_features),
+        stain=stain,
+        stain_threshold=thresholds.stain,
     )
 
 
@@ -320,14 +408,16 @@ def fit_trust(
             "fit_trust needs labelled images in both the training and validation folders."
         )
     bar = _progress_bar(len(train) + len(val), show_progress)
-    train_f, _ = collect_features(predictor, iter_prepared(train), batch_size, bar)
-    val_f, val_z = collect_features(predictor, iter_prepared(val), batch_size, bar)
+    train_set = collect_features(predictor, iter_prepared(train), batch_size, bar)
+    val_set = collect_features(predictor, iter_prepared(val), batch_size, bar)
     trust = fit_trust_arrays(
-        train_f,
+        train_set.features,
         [label for _, label in train],
-        val_f,
-        val_z,
+        val_set.features,
+        val_set.logits,
         [label for _, label in val],
+        train_colours=train_set.colours,
+        val_colours=val_set.colours,
         n_components=n_components,
     )
     return trust.to_dict(folder)

@@ -66,14 +66,24 @@ def test_energy_is_lower_for_confident_logits() -> None:
 def test_thresholds_flag_at_most_the_budget() -> None:
     rng = np.random.default_rng(5)
     conf, ood = rng.uniform(0.3, 1.0, 483), rng.gamma(4.0, 0.25, 483)
-    conf_t, ood_t, rate = choose_thresholds(conf, ood, 0.02)
-    assert 0.0 < rate <= 0.02
-    assert ((conf < conf_t) | (ood > ood_t)).mean() == pytest.approx(rate)
+    chosen = choose_thresholds(conf, ood, 0.02)
+    assert 0.0 < chosen.rate <= 0.02
+    assert ((conf < chosen.confidence) | (ood > chosen.ood)).mean() == pytest.approx(chosen.rate)
+    assert chosen.stain == float("inf")
     # ties cannot push it over
-    _, _, rate_ties = choose_thresholds(np.full(100, 0.9), np.ones(100), 0.02)
-    assert rate_ties <= 0.02
+    assert choose_thresholds(np.full(100, 0.9), np.ones(100), 0.02).rate <= 0.02
     # too few rows to spend the budget: nothing flagged
-    assert choose_thresholds(conf[:10], ood[:10], 0.02)[2] == 0.0
+    assert choose_thresholds(conf[:10], ood[:10], 0.02).rate == 0.0
+
+
+def test_a_third_criterion_shares_the_same_budget() -> None:
+    rng = np.random.default_rng(6)
+    conf, ood, stain = rng.uniform(0.3, 1.0, 483), rng.gamma(4.0, 0.25, 483), rng.gamma(2.0, 0.5, 483)
+    chosen = choose_thresholds(conf, ood, 0.02, stain)
+    assert int((stain > chosen.stain).sum()) == int(0.02 * 483 / 3)
+    flagged = (conf < chosen.confidence) | (ood > chosen.ood) | (stain > chosen.stain)
+    assert flagged.mean() == pytest.approx(chosen.rate)
+    assert chosen.rate <= 0.02
 
 
 def _fitted(seed: int = 6) -> tuple[TrustModel, np.ndarray, np.ndarray]:
@@ -103,9 +113,11 @@ def test_trust_assess_flags_low_confidence_and_strangers() -> None:
         "predicted",
         "confidence",
         "ood_score",
+        "stain_score",
         "flagged",
         "reasons",
     }
+    assert unsure.to_dict()["stain_score"] is None  # fitted without colours: the stain is not checked
 
 
 def test_trust_round_trips_through_json_inline() -> None:
