@@ -204,7 +204,7 @@ if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # The model served by workers; registered as the active ModelVersion on first run.
-DEFAULT_MODEL_DIR = Path(read_str("MARROWFIND_MODEL_DIR") or BASE_DIR / "models" / "marrowfind-mobilenet-v1")
+DEFAULT_MODEL_DIR = Path(read_str("MARROWFIND_MODEL_DIR") or BASE_DIR / "models" / "marrowfind-resnet50-v1")
 
 LOGGING = {
     "version": 1,

@@ -270,6 +270,12 @@ def _trust_lines(trust: dict[str, Any] | None) -> list[str]:
         f"thresholds chosen on validation for at most {_fmt(trust.get('max_flagged_rate'))} flagged "
         f"(flagged there: {_fmt(trust.get('val_flagged_rate'))}).",
     ]
+    stain = trust.get("stain")
+    if stain:
+        lines.append(
+            f"- Stain check: an image is also flagged when the Mahalanobis score of its colour statistics "
+            f"(Lab mean and spread, a/b 10th and 90th percentiles) is above {_fmt(stain.get('threshold'))}."
+        )
     checks = trust.get("checks") or {}
     lines += [f"- {name}: {text}" for name, text in checks.items()]
     return lines

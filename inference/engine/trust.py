@@ -158,7 +158,8 @@ class TrustModel:
         size = sum(int(a.size) for a in arrays.values())
         state: dict[str, Any] = {
             "version": TRUST_VERSION,
-            "method": "temperature scaling; Mahalanobis (shared PPCA covariance) on penultimate features",
+            "method": "temperature scaling; Mahalanobis (shared PPCA covariance) on penultimate features"
+            + ("; the same on the field's colour statistics (stain check)" if self.stain is not None else ""),
             "temperature": self.temperature,
             "confidence_threshold": self.confidence_threshold,
             "ood_threshold": self.ood_threshold,

@@ -16,15 +16,23 @@ from inference.engine.training import classification_metrics, load_hue_shifted
 
 from .conftest import PROJECT_ROOT, shared_data_path
 
-MODEL_DIR = PROJECT_ROOT / "models" / "marrowfind-mobilenet-v1"
+# The default (registered on first run) and the small alternative for slow machines.
+SHIPPED = {"marrowfind-resnet50-v1": "resnet50", "marrowfind-mobilenet-v1": "mobilenet"}
 MAX_BYTES = 50 * 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
-    if not (MODEL_DIR / "model.json").is_file():
-        pytest.skip("the shipped model folder models/marrowfind-mobilenet-v1 is not present")
-    return MODEL_DIR
+@pytest.fixture(scope="module", params=sorted(SHIPPED))
+def model_dir(request: pytest.FixtureRequest) -> Path:
+    folder = PROJECT_ROOT / "models" / request.param
+    if not (folder / "model.json").is_file():
+        pytest.skip(f"the shipped model folder models/{request.param} is not present")
+    return folder
+
+
+def test_the_default_model_is_the_resnet50() -> None:
+    from django.conf import settings
+
+    assert Path(settings.DEFAULT_MODEL_DIR).name == "marrowfind-resnet50-v1"
 
 
 def test_artifact_is_intact_and_documented(model_dir: Path) -> None:
@@ -33,8 +41,8 @@ def test_artifact_is_intact_and_documented(model_dir: Path) -> None:
     assert weights.stat().st_size <= MAX_BYTES
     assert sum(p.stat().st_size for p in model_dir.iterdir()) <= MAX_BYTES
     assert info["classes"] == ["benign", "early_pre_b", "pre_b", "pro_b"]
-    assert info["backbone"]["name"] == "mobilenet"
-    assert info["training_command"].startswith("python ")
+    assert info["backbone"]["name"] == SHIPPED[model_dir.name]
+    assert info["training_command"].startswith("python")
     # No machine paths: nothing above the project folder is named.
     assert str(model_dir.resolve().parents[2]) not in (model_dir / "model.json").read_text()
     assert "trust" in info
