@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -193,6 +192,8 @@ def import_torch_run(
         weights_dtype=weights_dtype,
         fit_trust=fit_trust,
     )
-    # The per-epoch scores of every recipe, for whoever audits the selection on val.
-    shutil.copyfile(run_dir / RUN_SUMMARY, Path(out_dir) / RUN_RECORD)
+    # The per-epoch scores of every recipe, for whoever audits the selection on val; the GPU
+    # machine's output folder is named as the command names it, not by its path there.
+    summary["args"] = {**summary["args"], "out": "RUN_DIR"}
+    (Path(out_dir) / RUN_RECORD).write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return saved

@@ -179,7 +179,9 @@ def test_import_command_writes_an_artifact_with_the_run_record(
     assert info["training_command"].startswith("python3 tools/train_resnet50_gpu.py --data d/train")
     assert "; then call_command('import_torch_classifier'" in info["training_command"]
     assert info["hyperparameters"]["trained_on"] == "NVIDIA H200, PyTorch 2.11.0"
-    assert json.loads((out / RUN_RECORD).read_text())["best"]["candidate"] == "adamw"
+    record = json.loads((out / RUN_RECORD).read_text())
+    assert record["best"]["candidate"] == "adamw"
+    assert record["args"]["out"] == "RUN_DIR"
     reloaded = build_classifier(ClassifierConfig(backbone="resnet50"), None)
     assign_weights(reloaded, dict(np.load(out / "weights.npz")), source="test")
     assert np.array_equal(
