@@ -38,8 +38,9 @@ def gradcam_model(model: Any, layer_name: str) -> Any:
     )
 
 
-def gradcam_maps(cam_model: Any, images: Any, class_indices: Any) -> tuple[Any, Any]:
-    """TensorFlow core: (cams (N, h, w) normalised 0..1, logits (N, C)); trace it in a tf.function.
+def gradcam_maps(cam_model: Any, images: Any, class_indices: Any) -> tuple[Any, Any, Any]:
+    """TensorFlow core: (cams (N, h, w) normalised 0..1, logits (N, C), the conv maps (N, h, w, K));
+    trace it in a tf.function. The maps come back so per-cell calls need no second pass.
 
     `class_indices` (N,) int32; a negative index means "the predicted class".
     """
@@ -55,11 +56,11 @@ def gradcam_maps(cam_model: Any, images: Any, class_indices: Any) -> tuple[Any, 
     cams = tf.nn.relu(tf.einsum("nhwk,nk->nhw", conv, weights))
     peak = tf.reduce_max(cams, axis=(1, 2), keepdims=True)
     cams = tf.math.divide_no_nan(cams, peak)
-    return cams, logits
+    return cams, logits, conv
 
 
 def make_gradcam_fn(model: Any, layer_name: str) -> Any:
-    """A compiled function (images float32 (N,S,S,3), class_indices int32 (N,)) -> (cams, logits)."""
+    """A compiled function (images float32 (N,S,S,3), class_indices int32 (N,)) -> (cams, logits, maps)."""
     import tensorflow as tf
 
     cam_model = gradcam_model(model, layer_name)
@@ -72,7 +73,7 @@ def make_gradcam_fn(model: Any, layer_name: str) -> Any:
         ],
         reduce_retracing=True,
     )
-    def run(images: Any, class_indices: Any) -> tuple[Any, Any]:
+    def run(images: Any, class_indices: Any) -> tuple[Any, Any, Any]:
         return gradcam_maps(cam_model, images, class_indices)
 
     return run
@@ -115,6 +116,6 @@ def compute_gradcam(
     cam_model = gradcam_model(model, layer_name)
     batch = tf.convert_to_tensor(image[None].astype(np.float32))
     indices = tf.constant([-1 if class_index is None else class_index], dtype=tf.int32)
-    cams, logits = gradcam_maps(cam_model, batch, indices)
+    cams, logits, _ = gradcam_maps(cam_model, batch, indices)
     chosen = int(np.argmax(logits.numpy()[0])) if class_index is None else class_index
     return explain(image, cams.numpy()[0], chosen)

@@ -238,7 +238,7 @@ class Pipeline:
             segmentation = segment_cells(rgb, self.segmentation_params)
         with timer.stage("per_cell_classification"):
             if self.cell_method == "roi":
-                features, cell_logits = self.roi_pass(prepared, segmentation)
+                features, cell_logits = self.roi_pass(prepared, segmentation, prediction.conv_maps)
             else:
                 crops = self.crops(rgb, segmentation)
                 batch = np.concatenate([prepared[None], crops]) if len(crops) else prepared[None]
@@ -265,14 +265,15 @@ class Pipeline:
         )
 
     def roi_pass(
-        self, prepared: np.ndarray, segmentation: SegmentationResult
+        self, prepared: np.ndarray, segmentation: SegmentationResult, maps: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(field features (D,), per-cell logits (N, C)) from one pass giving the last conv maps."""
+        """(field features (D,), per-cell logits (N, C)) from the last conv maps (h, w, K): those of
+        the Grad-CAM pass when given, else from a pass of their own."""
         import cv2
 
         if self._roi is None:
             self._roi = _RoiHead(self.predictor.model, self.predictor.last_conv_layer)
-        maps = self._roi.maps(prepared)  # (h, w, K)
+        maps = self._roi.maps(prepared) if maps is None else np.asarray(maps, dtype=np.float64)
         h, w = maps.shape[:2]
         pooled = [maps.mean(axis=(0, 1))]
         for cell_id in range(1, segmentation.n_nucleated + 1):

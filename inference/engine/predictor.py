@@ -33,6 +33,7 @@ class Prediction:
     probabilities: np.ndarray  # (C,) float64, calibrated when a temperature is fitted
     logits: np.ndarray  # (C,) float32
     gradcam: GradCam | None  # at the prepared image's size (224x224)
+    conv_maps: np.ndarray | None = None  # (h, w, K) last conv maps, from the Grad-CAM pass
 
     def as_dict(self, classes: Sequence[str]) -> dict[str, float]:
         return {code: float(p) for code, p in zip(classes, self.probabilities, strict=True)}
@@ -125,10 +126,10 @@ class Predictor:
         with self._lock:
             if gradcam:
                 index = tf.constant([-1 if class_index is None else class_index], dtype=tf.int32)
-                cams, logits = self._gradcam(tf.constant(batch), index)
-                cam = cams.numpy()[0]
+                cams, logits, maps = self._gradcam(tf.constant(batch), index)
+                cam, conv_maps = cams.numpy()[0], maps.numpy()[0]
             else:
-                logits, cam = self._logits_fn(tf.constant(batch)), None
+                logits, cam, conv_maps = self._logits_fn(tf.constant(batch)), None, None
         logit_row = logits.numpy()[0]
         probabilities = softmax(logit_row, self.temperature)
         predicted = int(np.argmax(logit_row))
@@ -141,6 +142,7 @@ class Predictor:
             probabilities=probabilities,
             logits=logit_row,
             gradcam=explained,
+            conv_maps=conv_maps,
         )
 
     def gradcam(self, image: np.ndarray, class_index: int, *, prepared: bool = False) -> GradCam:

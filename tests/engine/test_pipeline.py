@@ -116,3 +116,21 @@ def test_roi_cell_method_matches_crops_shape_and_whole_field(
     )
     with pytest.raises(ValueError, match="cell_method"):
         Pipeline(model_dirs["trusted"], cell_method="magic")
+
+
+def test_per_cell_calls_reuse_the_gradcam_pass_maps(model_dirs: dict[str, Path], field_png: Path) -> None:
+    from inference.engine.imageio import read_image
+    from inference.engine.preprocess import prepare_for_model
+    from inference.engine.segmentation import segment_cells
+
+    pipeline = Pipeline(model_dirs["trusted"], cell_method="roi")
+    rgb = read_image(field_png)
+    prepared = prepare_for_model(rgb)
+    prediction = pipeline.predictor.predict(prepared, prepared=True, gradcam=True)
+    assert prediction.conv_maps is not None
+    segmentation = segment_cells(rgb)
+    assert segmentation.n_nucleated > 0
+    reused = pipeline.roi_pass(prepared, segmentation, prediction.conv_maps)
+    own = pipeline.roi_pass(prepared, segmentation)
+    assert reused[1] == pytest.approx(own[1], abs=1e-4)
+    assert reused[0] == pytest.approx(own[0], abs=1e-4)
