@@ -134,3 +134,27 @@ def test_per_cell_calls_reuse_the_gradcam_pass_maps(model_dirs: dict[str, Path],
     own = pipeline.roi_pass(prepared, segmentation)
     assert reused[1] == pytest.approx(own[1], abs=1e-4)
     assert reused[0] == pytest.approx(own[0], abs=1e-4)
+
+
+def test_numpy_blas_runs_on_one_thread_during_an_analysis(
+    model_dirs: dict[str, Path], field_png: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # OpenBLAS threads left spinning after a matrix product slow the next TensorFlow pass.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from inference.engine import pipeline as pipeline_module
+
+    seen: list[int] = []
+    real_segment = pipeline_module.segment_cells
+
+    def recording_segment(*args: object, **kwargs: object) -> object:
+        seen.extend(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+        return real_segment(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "segment_cells", recording_segment)
+    with threadpool_limits(limits=2, user_api="blas"):
+        Pipeline(model_dirs["trusted"]).run(field_png)
+        after = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert seen
+    assert set(seen) == {1}
+    assert set(after) == {2}
