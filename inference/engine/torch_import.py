@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -75,14 +76,20 @@ def read_torch_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]
     summary_path = run_dir / RUN_SUMMARY
     if not summary_path.is_file():
         raise ModelArtifactError(f"{run_dir} holds no {RUN_SUMMARY}: not a run of {TRAINING_SCRIPT}.")
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelArtifactError(f"{RUN_SUMMARY} in {run_dir} is not valid JSON: {exc}") from exc
     state: dict[str, np.ndarray] = {}
     for part in summary.get("weights_parts", []):
         path = run_dir / part
         if not path.is_file():
             raise ModelArtifactError(f"Weights part {part} named in {RUN_SUMMARY} is missing.")
-        with np.load(path, allow_pickle=False) as stored:
-            state.update({key: stored[key] for key in stored.files})
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                state.update({key: stored[key] for key in stored.files})
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise ModelArtifactError(f"Weights part {part} cannot be read (truncated?): {exc}") from exc
     if not state:
         raise ModelArtifactError(f"{RUN_SUMMARY} in {run_dir} names no weights.")
     return summary, state

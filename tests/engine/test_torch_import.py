@@ -151,6 +151,16 @@ def test_broken_run_folders_are_refused(
         ModelArtifactError, match=re.escape("weights_part1.npz named in summary.json is missing")
     ):
         read_torch_run(tmp_path / "run")
+    part0 = tmp_path / "run" / "weights_part0.npz"
+    part0.write_bytes(part0.read_bytes()[:1000])
+    (tmp_path / "run" / "weights_part1.npz").write_bytes(b"")
+    with pytest.raises(ModelArtifactError, match=r"weights_part0.npz cannot be read \(truncated\?\)"):
+        read_torch_run(tmp_path / "run")
+    (tmp_path / "run" / "summary.json").write_text("{not json")
+    with pytest.raises(ModelArtifactError, match="not valid JSON"):
+        read_torch_run(tmp_path / "run")
+    (tmp_path / "run" / "weights_part1.npz").unlink()
+    (tmp_path / "run" / "summary.json").write_text('{"weights_parts": ["weights_part1.npz"]}')
     with pytest.raises(CommandError, match="is missing"):
         call_command(
             "import_torch_classifier", str(tmp_path / "run"), train="x", val="y", out=str(tmp_path / "o")
