@@ -104,21 +104,24 @@ def touching_nucleated_pair(radius: int = 10, seed: int = 0) -> Field:
 
 
 def red_cells_against_a_white_cell(radius: int = 12, seed: int = 0) -> Field:
-    """A large white cell (cytoplasm 2.6 r) with three red cells pressed into its rim and two apart.
+    """A large white cell (nucleus 1.3 r, cytoplasm to 2.0 r) with three red cells pressed into its
+    rim and two apart.
 
     The mask is one blob whose distance transform rises towards the white cell, so the pressed red
-    cells have no peak of their own (a BCCD neutrophil with its neighbours)."""
+    cells have no peak of their own (a BCCD neutrophil with its neighbours). The cytoplasm reaches
+    0.7 r beyond the nucleus: on the CBC white cells the box edge lies a median 0.47 r beyond the
+    nucleus on a side, 0.72 r on the widest side (docs/counting.md)."""
     r = radius
     width, height = 22 * r, 16 * r
     image = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
     centre = (9 * r, 8 * r)
-    # Centre distance 3 r: each red disc overlaps the cytoplasm by 0.6 r.
+    # Centre distance 2.4 r: each red disc overlaps the cytoplasm by 0.6 r.
     angles = np.deg2rad([0.0, 120.0, 240.0])
     red_centres = [
-        (round(centre[0] + 3.0 * r * np.cos(a)), round(centre[1] + 3.0 * r * np.sin(a))) for a in angles
+        (round(centre[0] + 2.4 * r * np.cos(a)), round(centre[1] + 2.4 * r * np.sin(a))) for a in angles
     ]
     red_centres += [(19 * r, 3 * r), (19 * r, 13 * r)]
-    _disc(image, centre, r * 2.6, CYTOPLASM)
+    _disc(image, centre, r * 2.0, CYTOPLASM)
     for red in red_centres:
         draw_red_cell(image, red, r)
     _disc(image, centre, r * 1.3, NUCLEUS)

@@ -25,17 +25,18 @@ def test_counts_on_a_slice_of_the_cbc_fields() -> None:
     assert summary["nucleated"]["mae"] <= 0.05
     # Red cells: many fields leave about half the red cells unboxed (docs/counting.md), so the MAPE
     # against the boxes says little; the boxed cells found (one cell per box) does.
-    # 0.753 on this slice (0.694 before the single-cell size, 0.636 before the nucleus zone), 0.859 on
-    # the whole set.
-    assert summary["red"]["box_recall"] >= 0.74
+    # 0.766 on this slice with a nucleus zone of 0.5 r (0.753 at 1 r, 0.694 before the single-cell
+    # size, 0.636 before the nucleus zone), 0.868 on the whole set.
+    assert summary["red"]["box_recall"] >= 0.755
 
 
 def test_red_counts_against_the_recount() -> None:
     recount = load_recount(RECOUNT)
     summary = evaluate_counting(CBC, recount=recount, progress=False, limit=None)["summary"]
     assert summary["red_recount"]["mape_images"] == len(recount)
-    # Against cells counted by eye: 13.4% with the default parameters, 19.1% before the single-cell
-    # size, 27.6% before the nucleus zone.
-    assert summary["red_recount"]["mape_percent"] <= 14.0
+    # Against cells counted by eye: 9.2% with the default parameters (a nucleus zone of 0.5 r; 13.4% at
+    # 1 r, 19.1% before the single-cell size, 27.6% before the nucleus zone). Nine images: one cell
+    # more or less on one of them moves this by about half a point.
+    assert summary["red_recount"]["mape_percent"] <= 10.0
     # The boxes themselves hold about half the red cells of these fields.
     assert summary["red_recount"]["boxes_per_recounted_cell"] <= 0.6

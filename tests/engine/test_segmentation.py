@@ -226,7 +226,18 @@ def test_red_cells_pressed_against_a_white_cell_are_not_swallowed(radius: int) -
     field = red_cells_against_a_white_cell(radius=radius, seed=radius)
     params = SegmentationParams(cell_radius_px=radius)
     result = segment_cells(field.rgb, params, measure=False)
-    # Before the nucleus zone, the white cell took all three pressed red cells (2 of 5 found).
     assert (result.n_nucleated, result.n_red) == (1, field.n_red)
     for x, y in field.red_centres:
         assert result.labels[y, x] > result.n_nucleated  # each centre lies in a red cell
+    # The white cell keeps its cytoplasm and takes little of the red cells lying on it: without the
+    # nucleus zone red cells took a quarter of its cytoplasm; with a zone of 1 r it took half of
+    # each pressed red cell (a zone of 0.5 r: all of its cytoplasm, a fifth of theirs).
+    cx, cy = field.nucleated_centres[0]
+    yy, xx = np.mgrid[: field.rgb.shape[0], : field.rgb.shape[1]]
+    pressed = np.zeros(xx.shape, dtype=bool)
+    for x, y in field.red_centres[:3]:
+        pressed |= (xx - x) ** 2 + (yy - y) ** 2 <= radius**2
+    cytoplasm = ((xx - cx) ** 2 + (yy - cy) ** 2 <= (2.0 * radius) ** 2) & ~pressed
+    white = result.labels == 1
+    assert np.count_nonzero(white & cytoplasm) >= 0.98 * np.count_nonzero(cytoplasm)
+    assert np.count_nonzero(white & pressed) <= 0.3 * np.count_nonzero(pressed)
