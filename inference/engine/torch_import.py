@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .calibration import softmax
 from .datasets import ArrayDataset, load_image_folder
 from .errors import ModelArtifactError
 
@@ -95,28 +96,17 @@ def read_torch_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]
     return summary, state
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
 def check_agreement(model: Any, val: ArrayDataset, run_dir: Path) -> float:
     """The Keras model must give the GPU run's val predictions; returns the largest probability gap."""
-    from .classifier import head_outputs_model
+    from .training import predict_probabilities
 
     with np.load(run_dir / RUN_VAL_LOGITS, allow_pickle=False) as stored:
-        files, expected = [str(name) for name in stored["files"]], stored["logits"]
+        files, expected = [str(name) for name in stored["files"]], softmax(stored["logits"])
     if files != [path.name for path in val.paths]:
         raise ModelArtifactError(f"The run was checked on other val images than {len(val)} given here.")
-    heads = head_outputs_model(model)
-    logits = np.concatenate(
-        [
-            np.asarray(heads([val.images[start : start + 32].astype(np.float32)], training=False)[1])
-            for start in range(0, len(val), 32)
-        ]
-    )
-    gap = float(np.abs(_softmax(logits) - _softmax(expected)).max())
-    if gap > MAX_PROBABILITY_DIFFERENCE or (logits.argmax(1) != expected.argmax(1)).any():
+    probabilities = predict_probabilities(model, val.images)
+    gap = float(np.abs(probabilities - expected).max())
+    if gap > MAX_PROBABILITY_DIFFERENCE or (probabilities.argmax(1) != expected.argmax(1)).any():
         raise ModelArtifactError(
             f"The imported model does not reproduce the run's val predictions (largest probability "
             f"difference {gap:.4f}); the PyTorch and Keras graphs differ."
