@@ -95,6 +95,13 @@ class SegmentationParams:
     # `clump_max_solidity`: overlapping discs) are split into that many cells.
     clump_split_cells: float = 1.4
     clump_max_solidity: float = 0.93
+    # Two red cells that overlap widely leave a nearly convex but long region: such a region (of at
+    # least `clump_split_cells` cells) is split too when its elongation (the ratio of its principal
+    # axes) is at least this. A region is a single cell, for the typical cell's area, only when it is
+    # convex and rounder than `single_cell_max_elongation`: taking convex pairs in made the typical
+    # cell about 1.2 cells large in dense fields, and their pairs then stayed whole.
+    clump_min_elongation: float = 1.5
+    single_cell_max_elongation: float = 1.3
 
 
 @dataclass
@@ -375,12 +382,13 @@ def _on_border(labels: np.ndarray, n_labels: int) -> np.ndarray:
 
 
 def _typical_red_cell_area(
-    labels: np.ndarray, first_red: int, next_id: int, r: float, max_solidity: float
+    labels: np.ndarray, first_red: int, next_id: int, r: float, params: SegmentationParams
 ) -> float:
-    """Median area of the convex red-cell regions away from the border, in pixels.
+    """Median area of the convex, round red-cell regions away from the border, in pixels.
 
-    Convex (solidity above `clump_max_solidity`) because those are single cells: in a dense field
-    most regions are merged pairs, and their median made a pair look like one typical cell. Measured
+    Convex (solidity above `clump_max_solidity`) and round (elongation under
+    `single_cell_max_elongation`) because those are single cells: in a dense field most regions are
+    merged pairs, and their median made a pair look like one typical cell. Measured
     on the regions rather than taken from `r`, because the radius estimate is 0.6-0.94 of the cells'
     box half-size on the CBC fields (median 0.82), and the area goes with its square. Bounded to 1-3
     disc areas (pi r^2); `_SINGLE_CELL_DISCS` disc areas when fewer than three such regions are there.
@@ -393,7 +401,8 @@ def _typical_red_cell_area(
         for label_id in range(first_red, next_id)
         if not on_border[label_id]
         and areas[label_id] >= 0.5 * disc
-        and _solidity(labels == label_id) > max_solidity
+        and _solidity(labels == label_id) > params.clump_max_solidity
+        and _elongation(labels == label_id) < params.single_cell_max_elongation
     ]
     if len(single) < 3:
         return _SINGLE_CELL_DISCS * disc
@@ -412,6 +421,14 @@ def _solidity(mask: np.ndarray) -> float:
     return float(cv2.contourArea(outline)) / max(1.0, float(cv2.contourArea(cv2.convexHull(outline))))
 
 
+def _elongation(mask: np.ndarray) -> float:
+    """Ratio of the principal axes of `mask` (from its second moments): 1 for a disc, 2 for a 2:1 ellipse."""
+    moments = cv2.moments(mask.astype(np.uint8), binaryImage=True)
+    mean = (moments["mu20"] + moments["mu02"]) / 2.0
+    spread = math.hypot((moments["mu20"] - moments["mu02"]) / 2.0, moments["mu11"])
+    return math.sqrt((mean + spread) / max(mean - spread, 1e-9))
+
+
 def _split_clumps(
     labels: np.ndarray, first_red: int, next_id: int, cell: float, params: SegmentationParams
 ) -> int:
@@ -419,7 +436,7 @@ def _split_clumps(
 
     Overlapping discs whose overlap is wide leave a single distance peak, so the watershed gives the
     clump one marker. A region of at least `clump_split_cells` typical red cells (`cell` pixels each)
-    with a concave outline is cut into round(area / cell) parts by k-means on its pixel coordinates
+    with a concave or long outline is cut into round(area / cell) parts by k-means on its pixel coordinates
     (straight cuts between the cells' centres, which is what two overlapping discs need).
     """
     if params.clump_split_cells <= 0:
@@ -429,7 +446,8 @@ def _split_clumps(
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
     for label_id in candidates:
         region = labels == label_id
-        if _solidity(region) > params.clump_max_solidity:
+        convex = _solidity(region) > params.clump_max_solidity
+        if convex and _elongation(region) < params.clump_min_elongation:
             continue
         ys, xs = np.nonzero(region)
         points = np.stack([xs, ys], axis=1).astype(np.float32)
@@ -472,7 +490,7 @@ def _segment_work(
     # white-cell cytoplasm beyond the zone still joins its cell where no red cell is nearer.
     relief = np.where(zone, np.float32(-1e3), -dist)
     labels = watershed(relief, markers, mask=fg).astype(np.int32)
-    cell = _typical_red_cell_area(labels, n_nucleated + 1, next_id, r, params.clump_max_solidity)
+    cell = _typical_red_cell_area(labels, n_nucleated + 1, next_id, r, params)
     next_id = _split_clumps(labels, n_nucleated + 1, next_id, cell, params)
 
     # Renumber red cells, dropping fragments too small to be a cell and slivers cut by the border.

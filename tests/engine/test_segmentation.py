@@ -12,6 +12,7 @@ from inference.engine.errors import ImageError
 from inference.engine.overlays import NUCLEATED_CELL_COLOUR, RED_CELL_COLOUR, segmentation_overlay
 from inference.engine.segmentation import (
     SegmentationParams,
+    _solidity,
     _split_clumps,
     _typical_red_cell_area,
     estimate_cell_radius,
@@ -216,9 +217,46 @@ def test_the_typical_red_cell_is_a_single_cell_in_a_dense_field() -> None:
             next_id += 1
     single = float(np.count_nonzero(labels == 1))
     params = SegmentationParams()
-    cell = _typical_red_cell_area(labels, 1, next_id, r * 0.9, params.clump_max_solidity)
+    cell = _typical_red_cell_area(labels, 1, next_id, r * 0.9, params)
     assert cell == single
     assert np.median(np.bincount(labels.ravel())[1:]) > 1.7 * single
+
+
+def _stadium(labels: np.ndarray, x0: int, x1: int, y: int, r: int, label_id: int) -> None:
+    # Two overlapping red cells whose waist the blur has filled: a convex but long region.
+    cv2.circle(labels, (x0, y), r, label_id, thickness=-1)
+    cv2.circle(labels, (x1, y), r, label_id, thickness=-1)
+    cv2.rectangle(labels, (x0, y - r), (x1, y + r), label_id, thickness=-1)
+
+
+def test_a_convex_but_long_pair_is_split_and_a_large_round_cell_is_not() -> None:
+    labels = np.zeros((60, 160), dtype=np.int32)
+    _stadium(labels, 25, 39, 30, 10, 1)
+    cv2.circle(labels, (110, 30), 13, 2, thickness=-1)  # 1.7 cells' area, round
+    cell = float(np.count_nonzero(cv2.circle(np.zeros_like(labels), (25, 30), 10, 1, thickness=-1)))
+    assert _solidity(labels == 1) > 0.93  # the concavity test alone would keep it whole
+    next_id = _split_clumps(labels, 1, 3, cell, SegmentationParams())
+    assert next_id == 4
+    assert labels[30, 20] != labels[30, 44]
+    assert len(np.unique(labels[labels > 0])) == 3
+
+
+def test_convex_pairs_do_not_make_the_typical_cell() -> None:
+    # Three single cells and six convex pairs: with solidity alone a pair would be the typical cell.
+    r = 10
+    labels = np.zeros((200, 260), dtype=np.int32)
+    next_id = 1
+    for row in range(3):
+        for col in range(3):
+            x, y = 30 + 80 * col, 35 + 65 * row
+            if (row, col) in {(0, 0), (1, 1), (2, 2)}:
+                cv2.circle(labels, (x, y), r, next_id, thickness=-1)
+            else:
+                _stadium(labels, x, x + 14, y, r, next_id)
+            next_id += 1
+    single = float(np.count_nonzero(labels == 1))
+    assert all(_solidity(labels == label_id) > 0.93 for label_id in range(1, next_id))
+    assert _typical_red_cell_area(labels, 1, next_id, r * 0.9, SegmentationParams()) == single
 
 
 @pytest.mark.parametrize("radius", [10, 16])
