@@ -89,12 +89,16 @@ class SegmentationParams:
     # The next three are in units of the field's typical red cell: the median area of its red-cell
     # regions away from the border (r, the radius of the packing discs, can be smaller than the cells').
     # A region cut by the image border is counted only when at least this much of a cell is in the
-    # field: the CBC boxes leave out most slivers of cells outside the field.
-    min_border_cell_area: float = 0.5
+    # field. Counters by eye count a cut cell when about 40-45% of its width is inside, about 35-40%
+    # of its area; the typical cell's region is also somewhat larger than a cut cell's visible part.
+    min_border_cell_area: float = 0.35
     # Regions of at least this many cells whose outline is concave (solidity at most
     # `clump_max_solidity`: overlapping discs) are split into that many cells.
-    clump_split_cells: float = 1.4
+    clump_split_cells: float = 1.3
     clump_max_solidity: float = 0.93
+    # A region this many cells large is split whatever its shape: no red cell is twice the field's
+    # typical one, and a ring of cells whose enclosed glass was filled as a pale centre looks convex.
+    clump_any_shape_cells: float = 2.0
     # Two red cells that overlap widely leave a nearly convex but long region: such a region (of at
     # least `clump_split_cells` cells) is split too when its elongation (the ratio of its principal
     # axes) is at least this. A region is a single cell, for the typical cell's area, only when it is
@@ -446,8 +450,10 @@ def _split_clumps(
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
     for label_id in candidates:
         region = labels == label_id
-        convex = _solidity(region) > params.clump_max_solidity
-        if convex and _elongation(region) < params.clump_min_elongation:
+        if areas[label_id] < params.clump_any_shape_cells * cell and (
+            _solidity(region) > params.clump_max_solidity
+            and _elongation(region) < params.clump_min_elongation
+        ):
             continue
         ys, xs = np.nonzero(region)
         points = np.stack([xs, ys], axis=1).astype(np.float32)

@@ -180,7 +180,8 @@ def dense_pale_field(radius: int = 8, seed: int = 0, size: int = 224) -> Field:
 def border_field(radius: int = 10, seed: int = 0) -> Field:
     """Six whole red cells (a touching pair and four single), one cut by the left border with about
     two thirds of it in the field (counted), and one outside the top border of which only a cap of
-    about 0.37 of a cell is in the field (not counted: the neighbouring field has it)."""
+    about a quarter of a cell (30% of its width) is in the field (not counted: the neighbouring field
+    has it; counters by eye count a cut cell from about 40-45% of its width)."""
     r = radius
     width, height = 22 * r, 14 * r
     image = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
@@ -188,5 +189,5 @@ def border_field(radius: int = 10, seed: int = 0) -> Field:
     centres += [(9 * r, 10 * r), (15 * r, 10 * r), (round(0.3 * r), 10 * r)]
     for centre in centres:
         draw_red_cell(image, centre, r)
-    draw_red_cell(image, (15 * r, round(-0.2 * r)), r)
+    draw_red_cell(image, (15 * r, round(-0.4 * r)), r)
     return Field(rgb=_finish(image, seed, r), n_red=len(centres), n_nucleated=0, n_platelets=0, red_radius=r)

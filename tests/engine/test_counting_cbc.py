@@ -27,28 +27,30 @@ def test_counts_on_a_slice_of_the_cbc_fields() -> None:
     assert summary["nucleated"]["mae"] <= 0.05
     # Red cells: many fields leave about half the red cells unboxed (docs/counting.md), so the MAPE
     # against the boxes says little; the boxed cells found (one cell per box) does.
-    # 0.786 on this slice with long pairs split (0.766 before, 0.753 with a nucleus zone of 1 r, 0.694
-    # before the single-cell size, 0.636 before the nucleus zone), 0.883 on the whole set.
-    assert summary["red"]["box_recall"] >= 0.775
+    # 0.827 on this slice (0.786 before the border rule and clump sizes were set by the blind recount,
+    # 0.766 before long pairs were split, 0.694 before the single-cell size, 0.636 before the nucleus
+    # zone), 0.906 on the whole set.
+    assert summary["red"]["box_recall"] >= 0.815
 
 
 def test_red_counts_against_the_recount() -> None:
     recount = load_recount(RECOUNT)
-    summary = evaluate_counting(CBC, recount=recount, progress=False, limit=None)["summary"]
-    assert summary["red_recount"]["mape_images"] == len(recount)
-    # Against cells counted by eye: 6.6% with the default parameters (9.2% before long pairs were split,
-    # 13.4% with a nucleus zone of 1 r, 19.1% before the single-cell size, 27.6% before the nucleus
-    # zone). Nine images: one cell more or less on one of them moves this by about half a point.
-    assert summary["red_recount"]["mape_percent"] <= 8.0
+    summary = evaluate_counting(CBC, recount=recount, progress=False)["summary"]
+    assert summary["red_recount"]["mape_images"] == len(recount) == 33
+    # Against the median of three raters counting apart: 11.1% (16.2% before the border rule and clump
+    # sizes were set on it, 18.7% before long pairs were split). The parameters were tuned with these
+    # images in view; the held-out test below is the honest figure.
+    assert summary["red_recount"]["mape_percent"] <= 12.0
     # The boxes themselves hold about half the red cells of these fields.
-    assert summary["red_recount"]["boxes_per_recounted_cell"] <= 0.6
+    assert summary["red_recount"]["boxes_per_recounted_cell"] <= 0.55
 
 
 def test_red_counts_against_the_held_out_recount() -> None:
-    # Twelve other images, counted by three raters (the median is the reference) after the parameters
-    # were chosen: 15.8% (20.0% before long pairs were split). Higher than on the tuning recount, which
-    # is the honest figure to expect on fields the parameters were not chosen on.
     recount = load_recount(HELD_OUT)
     summary = evaluate_counting(CBC, recount=recount, progress=False)["summary"]
-    assert summary["red_recount"]["mape_images"] == len(recount) == 12
-    assert summary["red_recount"]["mape_percent"] <= 17.0
+    assert summary["red_recount"]["mape_images"] == len(recount) == 14
+    # Counted by three other raters and scored once, after the parameters were fixed: 18.4% (21.2% with
+    # the parameters from before the blind recounts, 22.0% with long pairs split alone). The raters
+    # differ from each other by 5.6-7.2%; the engine under-counts dense clumps (18.5 red cells per
+    # image for 21.9).
+    assert summary["red_recount"]["mape_percent"] <= 19.5
