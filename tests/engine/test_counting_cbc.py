@@ -48,9 +48,8 @@ def test_red_counts_against_the_recount() -> None:
 def test_red_counts_against_the_held_out_recount() -> None:
     recount = load_recount(HELD_OUT)
     summary = evaluate_counting(CBC, recount=recount, progress=False)["summary"]
-    assert summary["red_recount"]["mape_images"] == len(recount) == 14
-    # Counted by three other raters and scored once, after the parameters were fixed: 18.4% (21.2% with
-    # the parameters from before the blind recounts, 22.0% with long pairs split alone). The raters
-    # differ from each other by 5.6-7.2%; the engine under-counts dense clumps (18.5 red cells per
-    # image for 21.9).
-    assert summary["red_recount"]["mape_percent"] <= 19.5
+    assert summary["red_recount"]["mape_images"] == len(recount) == 28
+    # Two batches of 14, each counted by three other raters after the parameters were fixed and
+    # scored once: 18.4% and 9.4%, 13.9% over the 28 (19.3% with the parameters from before the blind
+    # recounts). The raters differ from each other by 5.4-7.2%.
+    assert summary["red_recount"]["mape_percent"] <= 15.0
