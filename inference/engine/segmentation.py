@@ -470,7 +470,7 @@ def _split_clumps(
 
 
 def _segment_work(
-    rgb: np.ndarray, r: float, nucleus: np.ndarray, foreground: np.ndarray, params: SegmentationParams
+    r: float, nucleus: np.ndarray, foreground: np.ndarray, params: SegmentationParams
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Segment at the working scale; returns (labels, nucleus labels, n_nucleated, n_red)."""
     cell_area = math.pi * r * r
@@ -542,9 +542,9 @@ def segment_cells(
         nucleus, _, cells = _masks(work_rgb, params)
         r_work = r_full * size[0] / width
     else:
-        work_rgb, r_work = smoothed, r_full
+        r_work = r_full
 
-    labels, nuclei, n_nucleated, n_red = _segment_work(work_rgb, r_work, nucleus, cells, params)
+    labels, nuclei, n_nucleated, n_red = _segment_work(r_work, nucleus, cells, params)
     if labels.shape != (height, width):
         labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
         nuclei = cv2.resize(nuclei, (width, height), interpolation=cv2.INTER_NEAREST)
