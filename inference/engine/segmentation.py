@@ -86,8 +86,9 @@ class SegmentationParams:
     max_hole_area: float = 1.0
     # A red-cell region smaller than this (a fragment) is not counted.
     min_cell_area: float = 0.3
-    # The next three are in units of the field's typical red cell: the median area of its red-cell
-    # regions away from the border (r, the radius of the packing discs, can be smaller than the cells').
+    # `min_border_cell_area` and the `clump_*_cells` sizes are in units of the field's typical red cell:
+    # the median area of its single red-cell regions away from the border (r, the radius of the packing
+    # discs, can be smaller than the cells').
     # A region cut by the image border is counted only when at least this much of a cell is in the
     # field. Counters by eye count a cut cell when about 40-45% of its width is inside, about 35-40%
     # of its area; the typical cell's region is also somewhat larger than a cut cell's visible part.
@@ -440,8 +441,9 @@ def _split_clumps(
 
     Overlapping discs whose overlap is wide leave a single distance peak, so the watershed gives the
     clump one marker. A region of at least `clump_split_cells` typical red cells (`cell` pixels each)
-    with a concave or long outline is cut into round(area / cell) parts by k-means on its pixel coordinates
-    (straight cuts between the cells' centres, which is what two overlapping discs need).
+    with a concave or long outline, or of at least `clump_any_shape_cells` whatever its outline, is
+    cut into round(area / cell) parts by k-means on its pixel coordinates (straight cuts between the
+    cells' centres, which is what two overlapping discs need).
     """
     if params.clump_split_cells <= 0:
         return next_id

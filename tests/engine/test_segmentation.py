@@ -241,6 +241,17 @@ def test_a_convex_but_long_pair_is_split_and_a_large_round_cell_is_not() -> None
     assert len(np.unique(labels[labels > 0])) == 3
 
 
+def test_a_region_twice_the_typical_cell_is_split_whatever_its_shape() -> None:
+    # A ring of cells round a patch of glass, the glass filled as a pale centre: one round region.
+    labels = np.zeros((80, 80), dtype=np.int32)
+    cv2.circle(labels, (40, 40), 20, 1, thickness=-1)  # 4 cells' area, convex and round
+    cell = float(np.count_nonzero(cv2.circle(np.zeros_like(labels), (40, 40), 10, 1, thickness=-1)))
+    assert _solidity(labels == 1) > 0.93
+    assert _split_clumps(labels, 1, 2, cell, SegmentationParams()) == 5
+    areas = np.bincount(labels.ravel())[1:]
+    assert areas.min() > 0.7 * cell  # four parts of about a cell each
+
+
 def test_convex_pairs_do_not_make_the_typical_cell() -> None:
     # Three single cells and six convex pairs: with solidity alone a pair would be the typical cell.
     r = 10
