@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -203,21 +204,32 @@ def test_two_overlapping_cells_at_the_working_scale_are_split() -> None:
     assert labels[30, 22] != labels[30, 42]
 
 
-def test_the_typical_red_cell_is_a_single_cell_in_a_dense_field() -> None:
-    # Three single cells and six merged pairs: the median region is a pair, the typical cell is not.
-    r = 10
+def _singles_and_pairs(draw_pair: Callable[[np.ndarray, int, int, int], None]) -> tuple[np.ndarray, int]:
+    """A 3x3 grid of red-cell regions of radius 10: single cells on the diagonal, the other six pairs
+    drawn by `draw_pair(labels, x, y, label_id)`; returns the labels and the next free label id."""
     labels = np.zeros((200, 260), dtype=np.int32)
     next_id = 1
     for row in range(3):
         for col in range(3):
             x, y = 30 + 80 * col, 35 + 65 * row
-            cv2.circle(labels, (x, y), r, next_id, thickness=-1)
-            if (row, col) not in {(0, 0), (1, 1), (2, 2)}:
-                cv2.circle(labels, (x + 15, y), r, next_id, thickness=-1)
+            if row == col:
+                cv2.circle(labels, (x, y), 10, next_id, thickness=-1)
+            else:
+                draw_pair(labels, x, y, next_id)
             next_id += 1
+    return labels, next_id
+
+
+def _overlapping_discs(labels: np.ndarray, x: int, y: int, label_id: int) -> None:
+    for centre_x in (x, x + 15):
+        cv2.circle(labels, (centre_x, y), 10, label_id, thickness=-1)
+
+
+def test_the_typical_red_cell_is_a_single_cell_in_a_dense_field() -> None:
+    # Three single cells and six merged pairs: the median region is a pair, the typical cell is not.
+    labels, next_id = _singles_and_pairs(_overlapping_discs)
     single = float(np.count_nonzero(labels == 1))
-    params = SegmentationParams()
-    cell = _typical_red_cell_area(labels, 1, next_id, r * 0.9, params)
+    cell = _typical_red_cell_area(labels, 1, next_id, 9.0, SegmentationParams())
     assert cell == single
     assert np.median(np.bincount(labels.ravel())[1:]) > 1.7 * single
 
@@ -254,20 +266,12 @@ def test_a_region_twice_the_typical_cell_is_split_whatever_its_shape() -> None:
 
 def test_convex_pairs_do_not_make_the_typical_cell() -> None:
     # Three single cells and six convex pairs: with solidity alone a pair would be the typical cell.
-    r = 10
-    labels = np.zeros((200, 260), dtype=np.int32)
-    next_id = 1
-    for row in range(3):
-        for col in range(3):
-            x, y = 30 + 80 * col, 35 + 65 * row
-            if (row, col) in {(0, 0), (1, 1), (2, 2)}:
-                cv2.circle(labels, (x, y), r, next_id, thickness=-1)
-            else:
-                _stadium(labels, x, x + 14, y, r, next_id)
-            next_id += 1
+    labels, next_id = _singles_and_pairs(
+        lambda labels, x, y, label_id: _stadium(labels, x, x + 14, y, 10, label_id)
+    )
     single = float(np.count_nonzero(labels == 1))
     assert all(_solidity(labels == label_id) > 0.93 for label_id in range(1, next_id))
-    assert _typical_red_cell_area(labels, 1, next_id, r * 0.9, SegmentationParams()) == single
+    assert _typical_red_cell_area(labels, 1, next_id, 9.0, SegmentationParams()) == single
 
 
 @pytest.mark.parametrize("radius", [10, 16])
