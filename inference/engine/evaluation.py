@@ -113,7 +113,8 @@ def _run_model(
             features, logits = predictor.features_and_logits(batch, batch_size=batch_size)
             logits_parts.append(np.asarray(logits, dtype=np.float64))
             feature_parts.append(np.asarray(features, dtype=np.float64).reshape(len(batch), -1))
-            colour_parts.append(colour_descriptors(batch))
+            if trust is not None and trust.stain is not None:
+                colour_parts.append(colour_descriptors(batch))
             bar.update(len(batch))
     logits_all = np.concatenate(logits_parts)
     features_all = np.concatenate(feature_parts)
@@ -131,7 +132,8 @@ def _run_model(
             for p in probs
         ]
     else:
-        assessments = trust.assess(logits_all, features_all, np.concatenate(colour_parts))
+        colours = np.concatenate(colour_parts) if colour_parts else None
+        assessments = trust.assess(logits_all, features_all, colours)
         probs = np.array([a.probabilities for a in assessments])
         fields = [
             {

@@ -202,7 +202,9 @@ class Pipeline:
 
     def _assess_image(self, logits: np.ndarray, features: np.ndarray, prepared: np.ndarray) -> Assessment:
         if self.trust is not None:
-            return self.trust.assess(logits[None], features[None], colour_descriptors(prepared[None]))[0]
+            # The colour statistics are only worked out where the trust state checks the stain.
+            colours = colour_descriptors(prepared[None]) if self.trust.stain is not None else None
+            return self.trust.assess(logits[None], features[None], colours)[0]
         # Without a fitted trust state nothing can vouch for the image: always refer.
         probs = softmax(logits[None], self.predictor.temperature)[0]
         index = int(probs.argmax())
