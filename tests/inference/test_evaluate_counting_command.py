@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -53,3 +54,22 @@ def test_a_perturbation_is_applied_and_reported(voc_folder: Path) -> None:
     assert printed["red"]["box_recall"] == 1.0
     with pytest.raises(CommandError, match="scale factor must be between"):
         call_command("evaluate_counting", data=voc_folder, perturb="scale=9", stdout=StringIO())
+
+
+def test_watershed_only_turns_the_centre_network_off(
+    voc_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inference.engine import counting
+    from inference.engine.segmentation import SegmentationParams
+
+    seen: list[SegmentationParams] = []
+    real = counting.evaluate_counting
+
+    def recording(data: Path, params: SegmentationParams, **kwargs: Any) -> dict[str, Any]:
+        seen.append(params)
+        return real(data, params, **kwargs)
+
+    monkeypatch.setattr(counting, "evaluate_counting", recording)
+    call_command("evaluate_counting", data=voc_folder, watershed_only=True, stdout=StringIO())
+    call_command("evaluate_counting", data=voc_folder, stdout=StringIO())
+    assert [params.use_centre_network for params in seen] == [False, True]

@@ -1,5 +1,5 @@
 """`manage.py evaluate_counting --data DIR [--out FILE.json] [--limit N] [--recount FILE.csv] [--per-image]
-[--perturb hue=15,scale=0.5]`.
+[--perturb hue=15,scale=0.5] [--watershed-only]`.
 
 Thin wrapper of `inference.engine.counting.evaluate_counting` on a Pascal VOC folder
 (`Images/`, `Annotations/`; objects WBC, RBC, Platelets), e.g. `../shared/data/counting/cbc`.
@@ -38,6 +38,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--per-image", action="store_true", help="print per-image rows too")
         parser.add_argument(
+            "--watershed-only",
+            action="store_true",
+            help="count red cells without the centre network's second opinion (for comparison)",
+        )
+        parser.add_argument(
             "--perturb",
             default=None,
             help="change each image as read: hue=DEGREES, saturation=, brightness=, scale= (factors; "
@@ -48,12 +53,17 @@ class Command(BaseCommand):
         from inference.engine.counting import evaluate_counting, load_recount
         from inference.engine.errors import EngineError
         from inference.engine.perturbation import parse_perturbation
+        from inference.engine.segmentation import SegmentationParams
 
         try:
             perturb = parse_perturbation(options["perturb"])
             recount = load_recount(options["recount"]) if options["recount"] is not None else None
             report = evaluate_counting(
-                options["data"], limit=options["limit"], recount=recount, perturb=perturb
+                options["data"],
+                SegmentationParams(use_centre_network=not options["watershed_only"]),
+                limit=options["limit"],
+                recount=recount,
+                perturb=perturb,
             )
         except (EngineError, ValueError) as exc:
             raise CommandError(str(exc)) from exc

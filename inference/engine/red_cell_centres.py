@@ -1,0 +1,147 @@
+"""Learned red-cell centres: a small fully convolutional network that marks each red cell's centre.
+
+Red cells that overlap widely leave one distance-transform peak, so the watershed merges them, and
+how many merge depends on the estimated cell radius (docs/counting.md). This network was trained on
+the CBC fields' red-cell boxes to put a peak at the centre of every red cell; the segmentation takes
+its peaks as a second opinion on how many cells each clump holds.
+
+Input: the field resized so a red cell has a radius of `segmentation.WORK_RADIUS_PX` pixels, as one
+channel: the
+colour distance from the background (see `segmentation._lab_features`) over its Otsu threshold.
+Colour itself is left out on purpose: a network that also saw the nucleus score learned the CBC
+stain and missed most red cells of the ALL fields, whose red cells are blue-grey. Output: a heat map
+of the same size, near 1 at a cell's centre. The artifact (`models/red-cell-centres-v1/`) holds
+`weights.npz`, `model.json` (training command, data, sha256 of the weights) and a model card.
+TensorFlow is imported only when a model is built.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .datasets import sha256_file
+from .errors import ModelArtifactError
+
+CENTRE_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "red-cell-centres-v1"
+WEIGHTS_FILE = "weights.npz"
+MODEL_JSON = "model.json"
+# Inputs are padded (mirrored) to a multiple of this; the network pools twice, so 4 would do, but the
+# peak threshold and every figure in the model card were measured with 16.
+_SIZE_STEP = 16
+# A cell's colour distance is 1-3 Otsu thresholds; darker stain deposits are clipped.
+_MAX_DISTANCE = 4.0
+# Below this colour distance (CIELAB) nothing is a cell, whatever Otsu says on an empty field.
+_MIN_CONTRAST = 6.0
+
+
+def centre_features(distance: np.ndarray, distance_threshold: float) -> np.ndarray:
+    """The network's (H, W, 1) float32 input from the colour distance map and its Otsu threshold."""
+    scaled = distance / max(distance_threshold, _MIN_CONTRAST)
+    return np.clip(scaled, 0.0, _MAX_DISTANCE).astype(np.float32)[..., None]
+
+
+def build_centre_net() -> Any:
+    """A small U-Net (about 100k weights): two poolings, dilated convolutions at the bottom.
+
+    Its receptive field (about 60 pixels) covers a red cell (20 pixels across at the working scale)
+    and its neighbours, which telling one cell from two overlapping ones needs. The layers are named,
+    so the weights' keys do not depend on how many models the process built before.
+    """
+    import keras
+    import tensorflow as tf
+
+    names = iter(f"conv_{index}" for index in range(1, 100))
+
+    class DoubleSize(keras.layers.Layer):
+        """Bilinear 2x upsampling, as `UpSampling2D(interpolation="bilinear")` computes it, but from the
+        tensor's dynamic size: Keras's layer needs the size known when traced, so a compiled call
+        would be traced again for every field size."""
+
+        def call(self, inputs: Any) -> Any:
+            return tf.image.resize(inputs, tf.shape(inputs)[1:3] * 2, method="bilinear")
+
+        def compute_output_shape(self, input_shape: Any) -> Any:
+            batch, height, width, channels = input_shape
+            return (
+                batch,
+                None if height is None else 2 * height,
+                None if width is None else 2 * width,
+                channels,
+            )
+
+    def conv(tensor: Any, channels: int, dilation: int = 1) -> Any:
+        return keras.layers.Conv2D(
+            channels, 3, padding="same", activation="relu", dilation_rate=dilation, name=next(names)
+        )(tensor)
+
+    inputs = keras.Input((None, None, 1), name="colour_distance")
+    full = conv(conv(inputs, 16), 16)
+    half = conv(conv(keras.layers.MaxPooling2D(name="pool_1")(full), 32), 32)
+    quarter = conv(conv(conv(keras.layers.MaxPooling2D(name="pool_2")(half), 48), 48, 2), 48, 2)
+    up = DoubleSize(name="up_1")(quarter)
+    up = conv(keras.layers.Concatenate(name="skip_1")([up, half]), 32)
+    up = DoubleSize(name="up_2")(up)
+    up = conv(keras.layers.Concatenate(name="skip_2")([up, full]), 16)
+    # Starting near 0.1 keeps the focal loss from pushing every output to 0 in the first steps.
+    heat = keras.layers.Conv2D(
+        1, 1, activation="sigmoid", bias_initializer=keras.initializers.Constant(-2.19), name="heat"
+    )(up)
+    return keras.Model(inputs, heat, name="red_cell_centres")
+
+
+def read_centre_info(folder: Path) -> dict[str, Any]:
+    try:
+        info = json.loads((folder / MODEL_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelArtifactError(f"{folder.name}: {MODEL_JSON} is missing or not JSON ({exc}).") from exc
+    if not isinstance(info, dict):
+        raise ModelArtifactError(f"{folder.name}: {MODEL_JSON} is not a JSON object.")
+    return info
+
+
+class CentreModel:
+    """A loaded centre network; `heatmap` takes a field of any size."""
+
+    def __init__(self, folder: Path) -> None:
+        import tensorflow as tf
+
+        self.folder = folder
+        self.info = read_centre_info(folder)
+        weights_path = folder / WEIGHTS_FILE
+        expected = str(self.info.get("weights", {}).get("sha256", ""))
+        if not weights_path.is_file() or sha256_file(weights_path) != expected:
+            raise ModelArtifactError(
+                f"{folder.name}: {WEIGHTS_FILE} is missing or its sha256 is not the one in {MODEL_JSON}."
+            )
+        self.model = build_centre_net()
+        with np.load(weights_path) as stored:
+            missing = [v.path for v in self.model.weights if v.path not in stored.files]
+            if missing:
+                raise ModelArtifactError(f"{folder.name}: {WEIGHTS_FILE} lacks {missing[:3]}.")
+            for variable in self.model.weights:
+                variable.assign(stored[variable.path].astype(np.float32))
+        # One trace serves every field size.
+        self._predict = tf.function(
+            lambda batch: self.model(batch, training=False),
+            input_signature=[tf.TensorSpec((1, None, None, 1), tf.float32)],
+            autograph=False,
+        )
+
+    def heatmap(self, features: np.ndarray) -> np.ndarray:
+        """(H, W) float32 centre heat map of one (H, W, 1) feature image."""
+        height, width = features.shape[:2]
+        pad = ((0, -height % _SIZE_STEP), (0, -width % _SIZE_STEP), (0, 0))
+        padded = np.pad(features, pad, mode="reflect" if min(height, width) > _SIZE_STEP else "edge")
+        heat = np.asarray(self._predict(padded[None]))
+        return heat[0, :height, :width, 0].astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def default_centre_model() -> CentreModel:
+    """The shipped centre network, loaded once per process."""
+    return CentreModel(CENTRE_MODEL_DIR)

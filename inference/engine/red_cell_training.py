@@ -1,0 +1,155 @@
+"""Training of the red-cell centre network (`red_cell_centres`) on Pascal VOC red-cell boxes.
+
+The CBC boxes mark about half the red cells of a field (docs/counting.md), so a cell without a box is
+not a negative: the loss ignores the cell mask outside every box. It learns from the boxed cells (a
+peak at the centre, nothing elsewhere in the box), the white cells and platelets (their boxes hold
+no red-cell centre) and the glass. The loss is the penalty-reduced focal loss of CenterNet (Zhou et
+al. 2019, "Objects as Points"), on 80-pixel crops at the working scale, with flips, quarter turns, a
+0.8-1.25 zoom (the radius estimate's spread) and a 0.7-1.4 gain (paler and stronger stains).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import sys
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .artifact import save_weights
+from .counting import find_pairs, parse_voc
+from .imageio import read_image
+from .red_cell_centres import MODEL_JSON, WEIGHTS_FILE, build_centre_net
+from .segmentation import _disk, centre_input
+
+CROP = 80
+BATCH = 16
+# A boxed cell's target is a Gaussian of this fraction of its half-size (about 2.5 pixels).
+_TARGET_SIGMA = 0.25
+# The unboxed cell mask is widened by this many pixels before it is ignored (its blurred rim).
+_IGNORE_MARGIN = 2
+
+
+@dataclass(frozen=True)
+class CentreSample:
+    """One field at the working scale: network input, target heat map and per-pixel loss weight."""
+
+    name: str
+    features: np.ndarray
+    target: np.ndarray
+    weight: np.ndarray
+
+
+Box = tuple[str, float, float, float, float]
+
+
+def centre_sample(rgb: np.ndarray, boxes: list[Box], name: str) -> CentreSample:
+    """Input, target and weight of one field; `boxes` are (kind, xmin, ymin, xmax, ymax) in its pixels."""
+    features, scale, cells = centre_input(rgb)
+    height, width = features.shape[:2]
+    rows, cols = np.mgrid[0:height, 0:width]
+    target = np.zeros((height, width), dtype=np.float32)
+    boxed = np.zeros((height, width), dtype=bool)
+    for kind, xmin, ymin, xmax, ymax in boxes:
+        x0, y0, x1, y1 = xmin * scale, ymin * scale, xmax * scale, ymax * scale
+        boxed[int(y0) : math.ceil(y1) + 1, int(x0) : math.ceil(x1) + 1] = True
+        if kind != "RBC":
+            continue
+        row, col = min(height - 1, int((y0 + y1) / 2)), min(width - 1, int((x0 + x1) / 2))
+        sigma = max(1.5, _TARGET_SIGMA * ((x1 - x0) + (y1 - y0)) / 4)
+        target = np.maximum(target, np.exp(-((cols - col) ** 2 + (rows - row) ** 2) / (2 * sigma * sigma)))
+    unboxed = (cells & ~boxed).astype(np.uint8)
+    ignore = cv2.dilate(unboxed, _disk(_IGNORE_MARGIN)).astype(bool) & ~boxed
+    return CentreSample(name, features, target.astype(np.float32), (~ignore).astype(np.float32))
+
+
+def load_centre_samples(
+    data_dir: Path, exclude: Collection[str] = (), progress: bool = True
+) -> list[CentreSample]:
+    """Samples of every field of a VOC folder except those named in `exclude` (held for evaluation)."""
+    samples = []
+    pairs = [(image, xml) for image, xml in find_pairs(data_dir) if image.name not in exclude]
+    for image_path, xml_path in tqdm(pairs, desc="preparing", unit="image", disable=not progress):
+        boxes = [(b.name, b.xmin, b.ymin, b.xmax, b.ymax) for b in parse_voc(xml_path).boxes]
+        samples.append(centre_sample(read_image(image_path), boxes, image_path.name))
+    return samples
+
+
+def _random_crop(sample: CentreSample, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A zoomed, gained, turned and maybe flipped crop: (features (C, C, 1), truth (C, C, 2))."""
+    zoom = rng.uniform(0.8, 1.25)
+    height, width = sample.features.shape[:2]
+    size = (max(CROP, round(width * zoom)), max(CROP, round(height * zoom)))
+    features = cv2.resize(sample.features, size, interpolation=cv2.INTER_LINEAR)
+    target = cv2.resize(sample.target, size, interpolation=cv2.INTER_LINEAR)
+    weight = cv2.resize(sample.weight, size, interpolation=cv2.INTER_NEAREST)
+    top = rng.integers(0, size[1] - CROP + 1)
+    left = rng.integers(0, size[0] - CROP + 1)
+    window = (slice(top, top + CROP), slice(left, left + CROP))
+    crop = features[window][..., None] * np.float32(rng.uniform(0.7, 1.4))
+    truth = np.stack([target[window], weight[window]], axis=-1)
+    turns = int(rng.integers(4))
+    crop, truth = np.rot90(crop, turns), np.rot90(truth, turns)
+    if rng.random() < 0.5:
+        crop, truth = crop[:, ::-1], truth[:, ::-1]
+    return crop, truth
+
+
+def focal_loss(truth: Any, heat: Any) -> Any:
+    """CenterNet's penalty-reduced focal loss, weighted per pixel; truth holds (target, weight)."""
+    import tensorflow as tf
+
+    target, weight = truth[..., :1], truth[..., 1:]
+    heat = tf.clip_by_value(heat, 1e-4, 1.0 - 1e-4)
+    centre = tf.cast(target > 0.99, tf.float32)
+    at_centre = centre * tf.square(1.0 - heat) * tf.math.log(heat)
+    elsewhere = (1.0 - centre) * tf.pow(1.0 - target, 4) * tf.square(heat) * tf.math.log(1.0 - heat)
+    return -tf.reduce_sum(weight * (at_centre + elsewhere)) / tf.maximum(tf.reduce_sum(centre * weight), 1.0)
+
+
+def train_centre_net(samples: list[CentreSample], steps: int, seed: int = 0, progress: bool = True) -> Any:
+    """Train the network from scratch: Adam 1e-3, lowered to 5e-4 for the last 30% of the steps."""
+    import keras
+
+    if not samples:
+        raise ValueError("No training fields.")
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = build_centre_net()
+    model.compile(keras.optimizers.Adam(1e-3), focal_loss)
+    bar = tqdm(range(steps), desc="training", unit="step", disable=not progress)
+    for step in bar:
+        if step == int(0.7 * steps):
+            model.optimizer.learning_rate.assign(5e-4)
+        crops = [_random_crop(samples[rng.integers(len(samples))], rng) for _ in range(BATCH)]
+        features = np.stack([crop for crop, _ in crops]).astype(np.float32)
+        truth = np.stack([truth for _, truth in crops]).astype(np.float32)
+        bar.set_postfix(loss=f"{float(model.train_on_batch(features, truth)):.3f}")
+    return model
+
+
+def write_centre_artifact(model: Any, out: Path, provenance: dict[str, Any]) -> Path:
+    """Write `weights.npz` and `model.json` (with the weights' sha256) into `out`; returns `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    info = {
+        "name": out.name,
+        "architecture": "U-Net, 2 poolings, 16-32-48 channels, sigmoid heat map (red_cell_centres.py)",
+        "input": "field at red-cell radius 10 px; one channel: colour distance from the glass / Otsu",
+        "weights": {
+            "file": WEIGHTS_FILE,
+            "sha256": save_weights(model, out / WEIGHTS_FILE),
+            "parameters": int(model.count_params()),
+        },
+        "training_command": "python " + " ".join(sys.argv),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **provenance,
+    }
+    (out / MODEL_JSON).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return out

@@ -1,0 +1,149 @@
+"""The red-cell centre network: the shipped artifact, its checks, its training and the fused count."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference.engine.counting import parse_voc
+from inference.engine.errors import ModelArtifactError
+from inference.engine.imageio import read_image
+from inference.engine.red_cell_centres import (
+    CENTRE_MODEL_DIR,
+    MODEL_JSON,
+    WEIGHTS_FILE,
+    CentreModel,
+    centre_features,
+    default_centre_model,
+)
+from inference.engine.red_cell_training import centre_sample, train_centre_net, write_centre_artifact
+from inference.engine.segmentation import _fuse_centres, centre_input
+from tests.engine.conftest import shared_data_path
+from tests.engine.synthetic import touching_field
+
+
+def test_shipped_centre_model_loads_and_matches_its_sha256() -> None:
+    model = default_centre_model()
+    info = json.loads((CENTRE_MODEL_DIR / MODEL_JSON).read_text())
+    assert model.info["weights"]["sha256"] == info["weights"]["sha256"]
+    assert info["training_command"].startswith("python manage.py train_red_cell_centres")
+    assert (CENTRE_MODEL_DIR / "MODEL_CARD.md").is_file()
+
+
+def test_tampered_weights_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "centres"
+    shutil.copytree(CENTRE_MODEL_DIR, folder)
+    with (folder / WEIGHTS_FILE).open("ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ModelArtifactError, match="sha256"):
+        CentreModel(folder)
+
+
+def test_missing_model_json_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelArtifactError, match=MODEL_JSON):
+        CentreModel(tmp_path)
+
+
+def test_heat_map_has_the_input_size() -> None:
+    field = touching_field(radius=10, seed=3)
+    features, _, cells = centre_input(field.rgb)
+    heat = default_centre_model().heatmap(features)
+    assert heat.shape == features.shape[:2] == cells.shape
+    assert heat.dtype == np.float32
+    assert float(heat.min()) >= 0.0
+    assert float(heat.max()) <= 1.0
+
+
+def test_heat_peaks_on_the_red_cells_of_a_field_it_never_saw() -> None:
+    # BloodImage_00010 is in the held-out recount, left out of the network's training.
+    cbc = shared_data_path("counting", "cbc")
+    rgb = read_image(cbc / "Images" / "BloodImage_00010.jpg")
+    boxes = [b for b in parse_voc(cbc / "Annotations" / "BloodImage_00010.xml").boxes if b.name == "RBC"]
+    features, scale, cells = centre_input(rgb)
+    heat = default_centre_model().heatmap(features)
+    rows = [round((b.ymin + b.ymax) / 2 * scale) for b in boxes]
+    cols = [round((b.xmin + b.xmax) / 2 * scale) for b in boxes]
+    near_centres = [
+        heat[max(0, r - 2) : r + 3, max(0, c - 2) : c + 3].max() for r, c in zip(rows, cols, strict=True)
+    ]
+    assert len(boxes) >= 5
+    # Nearly every boxed red cell has a peak near its centre; the glass stays cold.
+    assert np.mean(np.array(near_centres) > 0.03) >= 0.8
+    assert np.percentile(heat[~cells], 95) < 0.03
+
+
+def test_features_are_scaled_and_clipped() -> None:
+    distance = np.array([[0.0, 12.0, 24.0, 1000.0]])
+    features = centre_features(distance, 12.0)
+    assert features.dtype == np.float32
+    assert features.shape == (1, 4, 1)
+    assert features[0, :, 0].tolist() == [0.0, 1.0, 2.0, 4.0]
+    # An Otsu threshold under the least contrast is raised to it (empty glass is not all cells).
+    assert centre_features(distance, 1.0)[0, 1, 0] == pytest.approx(2.0)
+
+
+def _two_clumps() -> np.ndarray:
+    """Labels: nucleated cell 1; clump A of red regions 2 and 3; clump B, one region 4."""
+    labels = np.zeros((40, 80), dtype=np.int32)
+    labels[5:15, 5:15] = 1
+    labels[20:35, 5:20] = 2
+    labels[20:35, 20:35] = 3
+    labels[10:30, 50:75] = 4
+    return labels
+
+
+def test_fusion_takes_the_mean_of_regions_and_peaks_per_clump() -> None:
+    labels = _two_clumps()
+    # Clump A: 2 regions, 4 peaks -> 3 cells; clump B: 1 region, 3 peaks -> 2 cells. The peak on the
+    # nucleated cell and the one on the glass count for nothing.
+    peaks = np.array([[25, 8], [25, 14], [30, 25], [30, 31], [15, 55], [20, 62], [25, 70], [8, 8], [2, 40]])
+    fused, n_red = _fuse_centres(labels.copy(), 1, peaks)
+    assert n_red == 5
+    assert sorted(np.unique(fused).tolist()) == [0, 1, 2, 3, 4, 5, 6]
+    assert np.array_equal(fused == 1, labels == 1)
+    assert np.array_equal(fused > 1, labels > 1)
+
+
+def test_fusion_keeps_a_clump_where_both_agree_and_never_drops_one() -> None:
+    labels = _two_clumps()
+    # Clump A: 2 regions, 2 peaks -> unchanged; clump B: 1 region, no peak -> still 1 cell (mean 0.5).
+    peaks = np.array([[25, 10], [25, 30]])
+    fused, n_red = _fuse_centres(labels.copy(), 1, peaks)
+    assert n_red == 3
+    assert np.array_equal(fused, labels)
+
+
+def test_a_network_that_hardly_answers_is_not_heard() -> None:
+    # One peak for three regions: under the quorum, so even clump A keeps its two cells.
+    labels = _two_clumps()
+    fused, n_red = _fuse_centres(labels.copy(), 1, np.array([[25, 10]]))
+    assert n_red == 3
+    assert np.array_equal(fused, labels)
+
+
+def test_training_writes_an_artifact_that_loads(tmp_path: Path) -> None:
+    field = touching_field(radius=10, seed=2)
+    boxes = [("RBC", x - 10.0, y - 10.0, x + 10.0, y + 10.0) for x, y in field.red_centres]
+    sample = centre_sample(field.rgb, boxes, "generated.png")
+    # The boxed cells' centres are the target's peaks and weigh in the loss; unboxed cells (here the
+    # white cells) are ignored, as an unboxed red cell would be.
+    scale = sample.features.shape[1] / field.rgb.shape[1]
+    assert sample.target.max() == pytest.approx(1.0)
+    for x, y in field.red_centres:
+        assert sample.weight[round(y * scale), round(x * scale)] == 1.0
+    for x, y in field.nucleated_centres:
+        assert sample.weight[round(y * scale), round(x * scale)] == 0.0
+    model = train_centre_net([sample], steps=2, seed=0, progress=False)
+    folder = write_centre_artifact(model, tmp_path / "centres", {"data": {"fields": 1}})
+    loaded = CentreModel(folder)
+    assert loaded.info["data"] == {"fields": 1}
+    assert loaded.heatmap(sample.features).shape == sample.features.shape[:2]
+
+
+def test_training_needs_fields() -> None:
+    with pytest.raises(ValueError, match="No training fields"):
+        train_centre_net([], steps=1, progress=False)

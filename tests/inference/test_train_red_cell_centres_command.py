@@ -1,0 +1,57 @@
+"""`manage.py train_red_cell_centres` on a generated Pascal VOC folder."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from inference.engine.red_cell_centres import CentreModel
+from tests.engine.voc import write_generated_voc_folder
+
+
+@pytest.fixture
+def voc_folder(tmp_path: Path) -> Path:
+    data = tmp_path / "voc"
+    data.mkdir()
+    write_generated_voc_folder(data)
+    return data
+
+
+def test_trains_and_writes_an_artifact_leaving_out_the_excluded_fields(
+    tmp_path: Path, voc_folder: Path
+) -> None:
+    exclude = tmp_path / "recount.csv"
+    exclude.write_text("image,red_cells\nimg_1.png,12\n")
+    out = tmp_path / "centres"
+    stdout = StringIO()
+    call_command(
+        "train_red_cell_centres", data=voc_folder, out=out, exclude=[exclude], steps=2, stdout=stdout
+    )
+    assert "trained on 1 fields, 2 steps" in stdout.getvalue()
+    info = json.loads((out / "model.json").read_text())
+    assert info["data"]["excluded"] == ["img_1.png"]
+    assert info["hyperparameters"]["steps"] == 2
+    assert CentreModel(out).info["weights"]["sha256"] == info["weights"]["sha256"]
+
+
+def test_bad_arguments_are_command_errors(tmp_path: Path, voc_folder: Path) -> None:
+    out = tmp_path / "centres"
+    with pytest.raises(CommandError, match="--steps"):
+        call_command("train_red_cell_centres", data=voc_folder, out=out, steps=0, stdout=StringIO())
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name\nimg_1.png\n")
+    with pytest.raises(CommandError, match="column image"):
+        call_command("train_red_cell_centres", data=voc_folder, out=out, exclude=[bad], stdout=StringIO())
+    everything = tmp_path / "all.csv"
+    everything.write_text("image\nimg_0.png\nimg_1.png\n")
+    with pytest.raises(CommandError, match="no fields left"):
+        call_command(
+            "train_red_cell_centres", data=voc_folder, out=out, exclude=[everything], stdout=StringIO()
+        )
+    with pytest.raises(CommandError, match="Images/ and Annotations/"):
+        call_command("train_red_cell_centres", data=tmp_path, out=out, stdout=StringIO())
+    assert not out.exists()
