@@ -33,6 +33,7 @@ from .calibration import softmax
 from .classes import CLASS_CODES, CLASS_LABELS
 from .imageio import read_image
 from .preprocess import prepare_for_model
+from .red_cell_centres import default_centre_model
 from .segmentation import SegmentationParams, SegmentationResult, segment_cells
 from .stain import colour_descriptors
 from .trust import Assessment, TrustModel, load_trust
@@ -195,10 +196,12 @@ class Pipeline:
         }
 
     def warm_up(self) -> None:
-        """Trace the compiled functions once (first calls are slow) on a blank field."""
+        """Load and trace the compiled functions once (first calls are slow) on a blank field."""
         blank = np.full((CROP_SIZE, CROP_SIZE, 3), 230, np.uint8)
         self.predictor.predict(blank, prepared=True)
         self.predictor.features_and_logits(np.stack([blank, blank]))
+        if self.segmentation_params.use_centre_network:
+            default_centre_model().heatmap(np.zeros((CROP_SIZE, CROP_SIZE, 1), np.float32))
 
     def _assess_image(self, logits: np.ndarray, features: np.ndarray, prepared: np.ndarray) -> Assessment:
         if self.trust is not None:

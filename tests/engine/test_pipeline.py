@@ -12,6 +12,7 @@ import pytest
 from inference.engine.classes import CLASS_CODES
 from inference.engine.evaluation import evaluate_cells
 from inference.engine.pipeline import REFER_LABEL, STAGES, CellCall, Pipeline, PipelineResult
+from inference.engine.segmentation import SegmentationParams
 from tests.engine.test_evaluation import make_tiny_artifact, smear_like, write_dataset
 
 
@@ -158,3 +159,15 @@ def test_numpy_blas_runs_on_one_thread_during_an_analysis(
     assert seen
     assert set(seen) == {1}
     assert set(after) == {2}
+
+
+def test_warm_up_loads_the_red_cell_centre_network(model_dirs: dict[str, Path]) -> None:
+    from inference.engine.red_cell_centres import default_centre_model
+
+    default_centre_model.cache_clear()
+    Pipeline(
+        model_dirs["trusted"], segmentation_params=SegmentationParams(use_centre_network=False)
+    ).warm_up()
+    assert default_centre_model.cache_info().currsize == 0
+    Pipeline(model_dirs["trusted"]).warm_up()
+    assert default_centre_model.cache_info().currsize == 1
