@@ -10,16 +10,6 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.engine.voc import write_generated_voc_folder
-
-
-@pytest.fixture
-def voc_folder(tmp_path: Path) -> Path:
-    data = tmp_path / "voc"
-    data.mkdir()
-    write_generated_voc_folder(data)
-    return data
-
 
 def test_writes_the_report_with_the_recount(tmp_path: Path, voc_folder: Path) -> None:
     recount = tmp_path / "recount.csv"

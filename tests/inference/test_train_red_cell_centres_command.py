@@ -10,15 +10,6 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from inference.engine.red_cell_centres import CentreModel
-from tests.engine.voc import write_generated_voc_folder
-
-
-@pytest.fixture
-def voc_folder(tmp_path: Path) -> Path:
-    data = tmp_path / "voc"
-    data.mkdir()
-    write_generated_voc_folder(data)
-    return data
 
 
 def test_trains_and_writes_an_artifact_leaving_out_the_excluded_fields(
