@@ -24,12 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import sha256_file
+from .artifact import MODEL_JSON, WEIGHTS_FILE, assign_weights, verify_weights
 from .errors import ModelArtifactError
 
 CENTRE_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "red-cell-centres-v1"
-WEIGHTS_FILE = "weights.npz"
-MODEL_JSON = "model.json"
 # Inputs are padded (mirrored) to a multiple of this; the network pools twice, so 4 would do, but the
 # peak threshold and every figure in the model card were measured with 16.
 _SIZE_STEP = 16
@@ -112,19 +110,12 @@ class CentreModel:
 
         self.folder = folder
         self.info = read_centre_info(folder)
-        weights_path = folder / WEIGHTS_FILE
-        expected = str(self.info.get("weights", {}).get("sha256", ""))
-        if not weights_path.is_file() or sha256_file(weights_path) != expected:
-            raise ModelArtifactError(
-                f"{folder.name}: {WEIGHTS_FILE} is missing or its sha256 is not the one in {MODEL_JSON}."
-            )
+        if not isinstance(self.info.get("weights"), dict):
+            raise ModelArtifactError(f"{folder.name}: {MODEL_JSON} has no 'weights' entry.")
+        weights_path = verify_weights(folder, self.info)
         self.model = build_centre_net()
         with np.load(weights_path) as stored:
-            missing = [v.path for v in self.model.weights if v.path not in stored.files]
-            if missing:
-                raise ModelArtifactError(f"{folder.name}: {WEIGHTS_FILE} lacks {missing[:3]}.")
-            for variable in self.model.weights:
-                variable.assign(stored[variable.path].astype(np.float32))
+            assign_weights(self.model, dict(stored), source=f"{folder.name}/{WEIGHTS_FILE}")
         # One trace serves every field size.
         self._predict = tf.function(
             lambda batch: self.model(batch, training=False),
