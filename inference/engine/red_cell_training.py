@@ -6,15 +6,20 @@ peak at the centre, nothing elsewhere in the box), the white cells and platelets
 no red-cell centre) and the glass. The loss is the penalty-reduced focal loss of CenterNet (Zhou et
 al. 2019, "Objects as Points"), on 80-pixel crops at the working scale, with flips, quarter turns, a
 0.8-1.25 zoom (the radius estimate's spread) and a 0.7-1.4 gain (paler and stronger stains).
+
+Fields whose every red cell has a marked centre (`docs/data/cbc-red-cell-centres.csv`, read by
+`load_marked_centres`) are fully supervised instead: a peak at each marked centre, and every other
+pixel a negative, so the network also learns the cells the boxes leave out (clumps, pale cells).
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import math
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +30,10 @@ from tqdm import tqdm
 
 from .artifact import save_weights
 from .counting import find_pairs, parse_voc
+from .errors import EngineError
 from .imageio import read_image
 from .red_cell_centres import MODEL_JSON, WEIGHTS_FILE, build_centre_net
-from .segmentation import _disk, centre_input
+from .segmentation import WORK_RADIUS_PX, _disk, centre_input
 
 CROP = 80
 BATCH = 16
@@ -48,13 +54,31 @@ class CentreSample:
 
 
 Box = tuple[str, float, float, float, float]
+Point = tuple[float, float]
+
+
+def _gaussian(shape: tuple[int, int], row: int, col: int, sigma: float) -> np.ndarray:
+    rows, cols = np.ogrid[0 : shape[0], 0 : shape[1]]
+    return np.exp(-((cols - col) ** 2 + (rows - row) ** 2) / (2 * sigma * sigma))
+
+
+def marked_sample(rgb: np.ndarray, centres: list[Point], name: str) -> CentreSample:
+    """Input, target and weight of a field whose every red cell is marked ((x, y) in its pixels)."""
+    features, scale, _ = centre_input(rgb)
+    height, width = features.shape[:2]
+    target = np.zeros((height, width), dtype=np.float32)
+    # The cell radius is WORK_RADIUS_PX at this scale; a box's half-size is about that radius.
+    sigma = max(1.5, _TARGET_SIGMA * WORK_RADIUS_PX)
+    for x, y in centres:
+        row, col = min(height - 1, int(y * scale)), min(width - 1, int(x * scale))
+        target = np.maximum(target, _gaussian((height, width), row, col, sigma))
+    return CentreSample(name, features, target, np.ones((height, width), dtype=np.float32))
 
 
 def centre_sample(rgb: np.ndarray, boxes: list[Box], name: str) -> CentreSample:
     """Input, target and weight of one field; `boxes` are (kind, xmin, ymin, xmax, ymax) in its pixels."""
     features, scale, cells = centre_input(rgb)
     height, width = features.shape[:2]
-    rows, cols = np.mgrid[0:height, 0:width]
     target = np.zeros((height, width), dtype=np.float32)
     boxed = np.zeros((height, width), dtype=bool)
     for kind, xmin, ymin, xmax, ymax in boxes:
@@ -64,21 +88,49 @@ def centre_sample(rgb: np.ndarray, boxes: list[Box], name: str) -> CentreSample:
             continue
         row, col = min(height - 1, int((y0 + y1) / 2)), min(width - 1, int((x0 + x1) / 2))
         sigma = max(1.5, _TARGET_SIGMA * ((x1 - x0) + (y1 - y0)) / 4)
-        target = np.maximum(target, np.exp(-((cols - col) ** 2 + (rows - row) ** 2) / (2 * sigma * sigma)))
+        target = np.maximum(target, _gaussian((height, width), row, col, sigma))
     unboxed = (cells & ~boxed).astype(np.uint8)
     ignore = cv2.dilate(unboxed, _disk(_IGNORE_MARGIN)).astype(bool) & ~boxed
     return CentreSample(name, features, target.astype(np.float32), (~ignore).astype(np.float32))
 
 
+def load_marked_centres(path: Path) -> dict[str, list[Point]]:
+    """Marked red-cell centres from a CSV with columns image, x, y (one row per cell)."""
+    centres: dict[str, list[Point]] = {}
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            for line, row in enumerate(csv.DictReader(handle), start=2):
+                try:
+                    point = (float(row["x"]), float(row["y"]))
+                    image = row["image"].strip()
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    raise EngineError(f"{path.name}, line {line}: needs image, x and y ({exc}).") from exc
+                if not image or min(point) < 0 or not all(map(math.isfinite, point)):
+                    raise EngineError(f"{path.name}, line {line}: needs an image name and x, y >= 0.")
+                centres.setdefault(image, []).append(point)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise EngineError(f"{path.name}: cannot be read as CSV ({exc}).") from exc
+    return centres
+
+
 def load_centre_samples(
-    data_dir: Path, exclude: Collection[str] = (), progress: bool = True
+    data_dir: Path,
+    exclude: Collection[str] = (),
+    progress: bool = True,
+    marked: Mapping[str, list[Point]] | None = None,
 ) -> list[CentreSample]:
-    """Samples of every field of a VOC folder except those named in `exclude` (held for evaluation)."""
+    """Samples of every field of a VOC folder except those named in `exclude` (held for evaluation);
+    a field in `marked` learns from its marked centres instead of its boxes."""
+    marked = marked or {}
     samples = []
     pairs = [(image, xml) for image, xml in find_pairs(data_dir) if image.name not in exclude]
     for image_path, xml_path in tqdm(pairs, desc="preparing", unit="image", disable=not progress):
+        rgb = read_image(image_path)
+        if image_path.name in marked:
+            samples.append(marked_sample(rgb, marked[image_path.name], image_path.name))
+            continue
         boxes = [(b.name, b.xmin, b.ymin, b.xmax, b.ymax) for b in parse_voc(xml_path).boxes]
-        samples.append(centre_sample(read_image(image_path), boxes, image_path.name))
+        samples.append(centre_sample(rgb, boxes, image_path.name))
     return samples
 
 

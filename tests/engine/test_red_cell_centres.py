@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from inference.engine.counting import parse_voc
-from inference.engine.errors import ModelArtifactError
+from inference.engine.errors import EngineError, ModelArtifactError
 from inference.engine.imageio import read_image
 from inference.engine.red_cell_centres import (
     CENTRE_MODEL_DIR,
@@ -20,7 +20,13 @@ from inference.engine.red_cell_centres import (
     centre_features,
     default_centre_model,
 )
-from inference.engine.red_cell_training import centre_sample, train_centre_net, write_centre_artifact
+from inference.engine.red_cell_training import (
+    centre_sample,
+    load_marked_centres,
+    marked_sample,
+    train_centre_net,
+    write_centre_artifact,
+)
 from inference.engine.segmentation import _fuse_centres, centre_input
 from tests.engine.conftest import shared_data_path
 from tests.engine.synthetic import touching_field
@@ -147,3 +153,35 @@ def test_training_writes_an_artifact_that_loads(tmp_path: Path) -> None:
 def test_training_needs_fields() -> None:
     with pytest.raises(ValueError, match="No training fields"):
         train_centre_net([], steps=1, progress=False)
+
+
+def test_a_marked_field_learns_every_marked_cell_and_nothing_else() -> None:
+    field = touching_field(radius=10, seed=2)
+    marked = [(float(x), float(y)) for x, y in field.red_centres[:3]]
+    sample = marked_sample(field.rgb, marked, "generated.png")
+    scale = sample.features.shape[1] / field.rgb.shape[1]
+    # Full supervision: every pixel weighs, the unmarked red cells' centres as negatives.
+    assert sample.weight.min() == 1.0
+    for x, y in marked:
+        assert sample.target[int(y * scale), int(x * scale)] == pytest.approx(1.0)
+    for x, y in field.red_centres[3:]:
+        if min(np.hypot(x - mx, y - my) for mx, my in marked) > 30:
+            assert sample.target[int(y * scale), int(x * scale)] < 0.01
+
+
+def test_marked_centres_are_read_per_image_and_bad_rows_refused(tmp_path: Path) -> None:
+    good = tmp_path / "centres.csv"
+    good.write_text("image,x,y\na.jpg,10,20.5\na.jpg,30,40\nb.jpg,0,0\n")
+    assert load_marked_centres(good) == {"a.jpg": [(10.0, 20.5), (30.0, 40.0)], "b.jpg": [(0.0, 0.0)]}
+    for body, message in [
+        ("image,x\na.jpg,10\n", "line 2: needs image, x and y"),
+        ("image,x,y\na.jpg,10,ten\n", "line 2: needs image, x and y"),
+        ("image,x,y\na.jpg,1,2\na.jpg,-1,2\n", "line 3: needs an image name and x, y >= 0"),
+        ("image,x,y\n,1,2\n", "line 2: needs an image name"),
+    ]:
+        bad = tmp_path / "bad.csv"
+        bad.write_text(body)
+        with pytest.raises(EngineError, match=message):
+            load_marked_centres(bad)
+    with pytest.raises(EngineError, match="cannot be read"):
+        load_marked_centres(tmp_path / "missing.csv")

@@ -29,6 +29,29 @@ def test_trains_and_writes_an_artifact_leaving_out_the_excluded_fields(
     assert CentreModel(out).info["weights"]["sha256"] == info["weights"]["sha256"]
 
 
+def test_marked_centres_are_used_and_recorded(tmp_path: Path, voc_folder: Path) -> None:
+    centres = tmp_path / "centres.csv"
+    centres.write_text("image,x,y\nimg_0.png,40,40\nimg_0.png,80,60\n")
+    out = tmp_path / "centres"
+    call_command(
+        "train_red_cell_centres", data=voc_folder, out=out, centres=centres, steps=2, stdout=StringIO()
+    )
+    data = json.loads((out / "model.json").read_text())["data"]
+    assert (data["fields"], data["fields_marked"], data["centres"]) == (2, 1, "centres.csv")
+
+
+def test_marks_of_an_unknown_field_or_bad_rows_are_command_errors(tmp_path: Path, voc_folder: Path) -> None:
+    out = tmp_path / "centres"
+    centres = tmp_path / "centres.csv"
+    centres.write_text("image,x,y\nelsewhere.png,40,40\n")
+    with pytest.raises(CommandError, match=r"Marked fields not in voc: elsewhere\.png"):
+        call_command("train_red_cell_centres", data=voc_folder, out=out, centres=centres, stdout=StringIO())
+    centres.write_text("image,x,y\nimg_0.png,forty,40\n")
+    with pytest.raises(CommandError, match="line 2"):
+        call_command("train_red_cell_centres", data=voc_folder, out=out, centres=centres, stdout=StringIO())
+    assert not out.exists()
+
+
 def test_bad_arguments_are_command_errors(tmp_path: Path, voc_folder: Path) -> None:
     out = tmp_path / "centres"
     with pytest.raises(CommandError, match="--steps"):

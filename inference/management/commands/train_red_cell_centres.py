@@ -1,7 +1,9 @@
-"""`manage.py train_red_cell_centres --data DIR --out DIR [--exclude FILE.csv ...] [--steps N] [--seed N]`.
+"""`manage.py train_red_cell_centres --data DIR --out DIR [--exclude FILE.csv ...] [--centres FILE.csv]
+[--steps N] [--seed N]`.
 
 Trains the red-cell centre network on a Pascal VOC folder's boxes (e.g. `../shared/data/counting/cbc`);
 the fields named in the `--exclude` CSVs (column `image`: the recounts) are left out so they can judge it.
+Fields with every red cell marked in the `--centres` CSV (columns image, x, y) learn from those marks.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ class Command(BaseCommand):
             metavar="FILE.csv",
             help="CSV whose column `image` names fields to leave out (repeatable)",
         )
+        parser.add_argument(
+            "--centres",
+            type=Path,
+            metavar="FILE.csv",
+            help="CSV of marked red-cell centres (image, x, y) of fields whose every red cell is marked",
+        )
         parser.add_argument("--steps", type=int, default=5000, help="training steps of 16 crops")
         parser.add_argument("--seed", type=int, default=0)
 
@@ -37,6 +45,7 @@ class Command(BaseCommand):
         from inference.engine.errors import EngineError
         from inference.engine.red_cell_training import (
             load_centre_samples,
+            load_marked_centres,
             train_centre_net,
             write_centre_artifact,
         )
@@ -51,14 +60,24 @@ class Command(BaseCommand):
             except (OSError, KeyError, AttributeError, UnicodeDecodeError, csv.Error) as exc:
                 raise CommandError(f"{path.name}: not a CSV with the column image ({exc}).") from exc
         try:
-            samples = load_centre_samples(options["data"], excluded)
+            marked = load_marked_centres(options["centres"]) if options["centres"] else {}
+            samples = load_centre_samples(options["data"], excluded, marked=marked)
         except EngineError as exc:
             raise CommandError(str(exc)) from exc
+        unknown = sorted(marked.keys() - excluded - {sample.name for sample in samples})
+        if unknown:
+            raise CommandError(f"Marked fields not in {options['data'].name}: {', '.join(unknown[:5])}.")
         if not samples:
             raise CommandError(f"{options['data'].name}: no fields left to train on after --exclude.")
         model = train_centre_net(samples, options["steps"], options["seed"])
         provenance = {
-            "data": {"folder": options["data"].name, "fields": len(samples), "excluded": sorted(excluded)},
+            "data": {
+                "folder": options["data"].name,
+                "fields": len(samples),
+                "fields_marked": len(marked.keys() - excluded),
+                "centres": options["centres"].name if options["centres"] else None,
+                "excluded": sorted(excluded),
+            },
             "hyperparameters": {"steps": options["steps"], "seed": options["seed"], "batch": 16, "crop": 80},
         }
         folder = write_centre_artifact(model, options["out"], provenance)
