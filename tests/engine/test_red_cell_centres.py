@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -21,6 +22,7 @@ from inference.engine.red_cell_centres import (
     default_centre_model,
 )
 from inference.engine.red_cell_training import (
+    _random_crop,
     centre_sample,
     load_marked_centres,
     marked_sample,
@@ -185,3 +187,22 @@ def test_marked_centres_are_read_per_image_and_bad_rows_refused(tmp_path: Path) 
             load_marked_centres(bad)
     with pytest.raises(EngineError, match="cannot be read"):
         load_marked_centres(tmp_path / "missing.csv")
+
+
+def test_every_cell_in_a_zoomed_crop_keeps_one_centre_pixel() -> None:
+    # Zooming resamples the target off its peaks; the loss counts a centre only at >= 0.99, so each
+    # Gaussian wholly inside the crop must still have exactly one such pixel.
+    field = touching_field(radius=10, seed=2)
+    sample = marked_sample(field.rgb, [(float(x), float(y)) for x, y in field.red_centres], "generated.png")
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(40):
+        _, truth = _random_crop(sample, rng)
+        target = np.ascontiguousarray(truth[..., 0])
+        n_blobs, blobs = cv2.connectedComponents((target > 0.5).astype(np.uint8))
+        for blob in range(1, n_blobs):
+            rows, cols = np.nonzero(blobs == blob)
+            if min(rows.min(), cols.min()) > 0 and max(rows.max(), cols.max()) < target.shape[0] - 1:
+                assert (target[rows, cols] >= 0.99).sum() == 1
+                checked += 1
+    assert checked >= 20
