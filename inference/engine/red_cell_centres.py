@@ -2,15 +2,16 @@
 
 Red cells that overlap widely leave one distance-transform peak, so the watershed merges them, and
 how many merge depends on the estimated cell radius (docs/counting.md). This network was trained on
-the CBC fields' red-cell boxes to put a peak at the centre of every red cell; the segmentation takes
-its peaks as a second opinion on how many cells each clump holds.
+the CBC fields' red-cell boxes and on fields whose every red cell is marked
+(`docs/data/cbc-red-cell-centres.csv`) to put a peak at the centre of every red cell; the
+segmentation takes its peaks as a second opinion on how many cells each clump holds.
 
 Input: the field resized so a red cell has a radius of `segmentation.WORK_RADIUS_PX` pixels, as one
-channel: the
-colour distance from the background (see `segmentation._lab_features`) over its Otsu threshold.
+channel: the colour distance from the background (see `segmentation._lab_features`) over its Otsu
+threshold.
 Colour itself is left out on purpose: a network that also saw the nucleus score learned the CBC
 stain and missed most red cells of the ALL fields, whose red cells are blue-grey. Output: a heat map
-of the same size, near 1 at a cell's centre. The artifact (`models/red-cell-centres-v1/`) holds
+of the same size, near 1 at a cell's centre. The artifact (`models/red-cell-centres-v2/`) holds
 `weights.npz`, `model.json` (training command, data, sha256 of the weights) and a model card.
 TensorFlow is imported only when a model is built.
 """
@@ -27,7 +28,7 @@ import numpy as np
 from .artifact import MODEL_JSON, WEIGHTS_FILE, assign_weights, verify_weights
 from .errors import ModelArtifactError
 
-CENTRE_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "red-cell-centres-v1"
+CENTRE_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "red-cell-centres-v2"
 # Inputs are padded (mirrored) to a multiple of this; the network pools twice, so 4 would do, but the
 # peak threshold and every figure in the model card were measured with 16.
 _SIZE_STEP = 16

@@ -29,7 +29,7 @@ from inference.engine.red_cell_training import (
     train_centre_net,
     write_centre_artifact,
 )
-from inference.engine.segmentation import _fuse_centres, centre_input
+from inference.engine.segmentation import SegmentationParams, _fuse_centres, centre_input
 from tests.engine.conftest import shared_data_path
 from tests.engine.synthetic import touching_field
 
@@ -80,8 +80,9 @@ def test_heat_peaks_on_the_red_cells_of_a_field_it_never_saw() -> None:
     ]
     assert len(boxes) >= 5
     # Nearly every boxed red cell has a peak near its centre; the glass stays cold.
-    assert np.mean(np.array(near_centres) > 0.03) >= 0.8
-    assert np.percentile(heat[~cells], 95) < 0.03
+    threshold = SegmentationParams().centre_threshold
+    assert np.mean(np.array(near_centres) > threshold) >= 0.8
+    assert np.percentile(heat[~cells], 95) < threshold
 
 
 def test_features_are_scaled_and_clipped() -> None:
