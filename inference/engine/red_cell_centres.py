@@ -11,7 +11,7 @@ channel: the colour distance from the background (see `segmentation._lab_feature
 threshold.
 Colour itself is left out on purpose: a network that also saw the nucleus score learned the CBC
 stain and missed most red cells of the ALL fields, whose red cells are blue-grey. Output: a heat map
-of the same size, near 1 at a cell's centre. The artifact (`models/red-cell-centres-v2/`) holds
+of the same size, near 1 at a cell's centre. The artifact (`models/red-cell-centres-v3/`) holds
 `weights.npz`, `model.json` (training command, data, sha256 of the weights) and a model card.
 TensorFlow is imported only when a model is built.
 """
@@ -28,7 +28,7 @@ import numpy as np
 from .artifact import MODEL_JSON, WEIGHTS_FILE, assign_weights, verify_weights
 from .errors import ModelArtifactError
 
-CENTRE_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "red-cell-centres-v2"
+CENTRE_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "red-cell-centres-v3"
 # Inputs are padded (mirrored) to a multiple of this; the network pools twice, so 4 would do, but the
 # peak threshold and every figure in the model card were measured with 16.
 _SIZE_STEP = 16
