@@ -143,8 +143,8 @@ def _random_crop(sample: CentreSample, rng: np.random.Generator) -> tuple[np.nda
     target = cv2.resize(sample.target, size, interpolation=cv2.INTER_LINEAR)
     # Resizing moves each Gaussian's top off the pixel grid, under the loss's mark for a centre (0.99),
     # which would leave most cells without a positive pixel: the top pixel is set back to 1.
-    top = (target >= cv2.dilate(target, np.ones((3, 3), np.uint8))) & (target > 0.5)
-    target[top] = 1.0
+    peak = (target >= cv2.dilate(target, np.ones((3, 3), np.uint8))) & (target > 0.5)
+    target[peak] = 1.0
     weight = cv2.resize(sample.weight, size, interpolation=cv2.INTER_NEAREST)
     top = rng.integers(0, size[1] - CROP + 1)
     left = rng.integers(0, size[0] - CROP + 1)

@@ -121,9 +121,9 @@ class SegmentationParams:
     single_cell_max_elongation: float = 1.3
     # Second opinion of the centre network (`red_cell_centres`): each clump of touching red-cell
     # regions holds the mean of the watershed's cells and the network's peaks in it, and is re-cut
-    # when that differs (docs/counting.md). Peaks at least `centre_threshold` high (chosen with the
-    # mean's weight on the tuning and cross-fitted marked fields) and `centre_min_distance` r apart
-    # (0.6 r is closer than two overlapping cells' centres come).
+    # when that differs (docs/counting.md). Peaks at least `centre_threshold` high (chosen for each
+    # trained network on the tuning fields; the mean's weight also on cross-fitted marked fields) and
+    # `centre_min_distance` r apart (0.6 r is closer than two overlapping cells' centres come).
     use_centre_network: bool = True
     centre_threshold: float = 0.175
     centre_min_distance: float = 0.6
