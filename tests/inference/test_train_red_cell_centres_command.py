@@ -29,15 +29,36 @@ def test_trains_and_writes_an_artifact_leaving_out_the_excluded_fields(
     assert CentreModel(out).info["weights"]["sha256"] == info["weights"]["sha256"]
 
 
-def test_marked_centres_are_used_and_recorded(tmp_path: Path, voc_folder: Path) -> None:
-    centres = tmp_path / "centres.csv"
-    centres.write_text("image,x,y\nimg_0.png,40,40\nimg_0.png,80,60\n")
+def test_marked_centres_of_several_files_are_used_and_recorded(tmp_path: Path, voc_folder: Path) -> None:
+    first, second = tmp_path / "round-1.csv", tmp_path / "round-2.csv"
+    first.write_text("image,x,y\nimg_0.png,40,40\nimg_0.png,80,60\n")
+    second.write_text("image,x,y\nimg_1.png,30,50\n")
     out = tmp_path / "centres"
     call_command(
-        "train_red_cell_centres", data=voc_folder, out=out, centres=centres, steps=2, stdout=StringIO()
+        "train_red_cell_centres",
+        data=voc_folder,
+        out=out,
+        centres=[first, second],
+        steps=2,
+        stdout=StringIO(),
     )
     data = json.loads((out / "model.json").read_text())["data"]
-    assert (data["fields"], data["fields_marked"], data["centres"]) == (2, 1, "centres.csv")
+    assert (data["fields"], data["fields_marked"]) == (2, 2)
+    assert data["centres"] == ["round-1.csv", "round-2.csv"]
+
+
+def test_a_field_marked_in_two_files_is_refused(tmp_path: Path, voc_folder: Path) -> None:
+    first, second = tmp_path / "round-1.csv", tmp_path / "round-2.csv"
+    first.write_text("image,x,y\nimg_0.png,40,40\n")
+    second.write_text("image,x,y\nimg_0.png,42,41\n")
+    out = tmp_path / "centres"
+    with pytest.raises(
+        CommandError, match=r"round-2\.csv: fields marked in an earlier --centres file: img_0\.png"
+    ):
+        call_command(
+            "train_red_cell_centres", data=voc_folder, out=out, centres=[first, second], stdout=StringIO()
+        )
+    assert not out.exists()
 
 
 def test_marks_of_an_unknown_field_or_bad_rows_are_command_errors(tmp_path: Path, voc_folder: Path) -> None:
@@ -45,10 +66,10 @@ def test_marks_of_an_unknown_field_or_bad_rows_are_command_errors(tmp_path: Path
     centres = tmp_path / "centres.csv"
     centres.write_text("image,x,y\nelsewhere.png,40,40\n")
     with pytest.raises(CommandError, match=r"Marked fields not in voc: elsewhere\.png"):
-        call_command("train_red_cell_centres", data=voc_folder, out=out, centres=centres, stdout=StringIO())
+        call_command("train_red_cell_centres", data=voc_folder, out=out, centres=[centres], stdout=StringIO())
     centres.write_text("image,x,y\nimg_0.png,forty,40\n")
     with pytest.raises(CommandError, match="line 2"):
-        call_command("train_red_cell_centres", data=voc_folder, out=out, centres=centres, stdout=StringIO())
+        call_command("train_red_cell_centres", data=voc_folder, out=out, centres=[centres], stdout=StringIO())
     assert not out.exists()
 
 

@@ -1,9 +1,9 @@
-"""`manage.py train_red_cell_centres --data DIR --out DIR [--exclude FILE.csv ...] [--centres FILE.csv]
+"""`manage.py train_red_cell_centres --data DIR --out DIR [--exclude FILE.csv ...] [--centres FILE.csv ...]
 [--steps N] [--seed N]`.
 
 Trains the red-cell centre network on a Pascal VOC folder's boxes (e.g. `../shared/data/counting/cbc`);
 the fields named in the `--exclude` CSVs (column `image`: the recounts) are left out so they can judge it.
-Fields with every red cell marked in the `--centres` CSV (columns image, x, y) learn from those marks.
+Fields with every red cell marked in a `--centres` CSV (columns image, x, y) learn from those marks.
 """
 
 from __future__ import annotations
@@ -35,8 +35,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--centres",
             type=Path,
+            action="append",
+            default=[],
             metavar="FILE.csv",
-            help="CSV of marked red-cell centres (image, x, y) of fields whose every red cell is marked",
+            help="CSV of marked red-cell centres (image, x, y) of fields whose every red cell is marked "
+            "(repeatable; a field may be marked in one file only)",
         )
         parser.add_argument("--steps", type=int, default=5000, help="training steps of 16 crops")
         parser.add_argument("--seed", type=int, default=0)
@@ -46,7 +49,6 @@ class Command(BaseCommand):
         from inference.engine.errors import EngineError
         from inference.engine.red_cell_training import (
             load_centre_samples,
-            load_marked_centres,
             train_centre_net,
             write_centre_artifact,
         )
@@ -61,7 +63,7 @@ class Command(BaseCommand):
             except (OSError, KeyError, AttributeError, UnicodeDecodeError, csv.Error) as exc:
                 raise CommandError(f"{path.name}: not a CSV with the column image ({exc}).") from exc
         try:
-            marked = load_marked_centres(options["centres"]) if options["centres"] else {}
+            marked = _merged_marks(options["centres"])
             # Checked before the fields are prepared (about a minute on CBC), not after.
             fields = {image.name for image, _ in find_pairs(options["data"])}
             unknown = sorted(marked.keys() - fields)
@@ -78,10 +80,26 @@ class Command(BaseCommand):
                 "folder": options["data"].name,
                 "fields": len(samples),
                 "fields_marked": len(marked.keys() - excluded),
-                "centres": options["centres"].name if options["centres"] else None,
+                "centres": [path.name for path in options["centres"]],
                 "excluded": sorted(excluded),
             },
             "hyperparameters": {"steps": options["steps"], "seed": options["seed"], "batch": 16, "crop": 80},
         }
         folder = write_centre_artifact(model, options["out"], provenance)
         self.stdout.write(f"Wrote {folder}: trained on {len(samples)} fields, {options['steps']} steps.")
+
+
+def _merged_marks(paths: list[Path]) -> dict[str, list[tuple[float, float]]]:
+    """The marks of every `--centres` file; a field marked in two files is refused (whose marks?)."""
+    from inference.engine.red_cell_training import load_marked_centres
+
+    marked: dict[str, list[tuple[float, float]]] = {}
+    for path in paths:
+        marks = load_marked_centres(path)
+        twice = sorted(marks.keys() & marked.keys())
+        if twice:
+            raise CommandError(
+                f"{path.name}: fields marked in an earlier --centres file: {', '.join(twice[:5])}."
+            )
+        marked.update(marks)
+    return marked
