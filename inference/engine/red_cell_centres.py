@@ -12,14 +12,18 @@ threshold.
 Colour itself is left out on purpose: a network that also saw the nucleus score learned the CBC
 stain and missed most red cells of the ALL fields, whose red cells are blue-grey. Output: a heat map
 of the same size, near 1 at a cell's centre. The artifact (`models/red-cell-centres-v3/`) holds
-`weights.npz`, `model.json` (training command, data, sha256 of the weights) and a model card.
-TensorFlow is imported only when a model is built.
+`weights.npz`, `model.json` (training command, data, sha256 of the weights, and `peak_threshold`:
+the peak height chosen for this network on recounted fields) and a model card. A laboratory's own
+network is used instead when `MARROWFIND_CENTRE_MODEL_DIR` names its folder. TensorFlow is imported
+only when a model is built.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,8 @@ from .artifact import MODEL_JSON, WEIGHTS_FILE, assign_weights, verify_weights
 from .errors import ModelArtifactError
 
 CENTRE_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "red-cell-centres-v3"
+# A folder named here replaces the shipped network in every process that reads it (workers included).
+CENTRE_MODEL_ENV = "MARROWFIND_CENTRE_MODEL_DIR"
 # Inputs are padded (mirrored) to a multiple of this; the network pools twice, so 4 would do, but the
 # peak threshold and every figure in the model card were measured with 16.
 _SIZE_STEP = 16
@@ -114,6 +120,7 @@ class CentreModel:
         if not isinstance(self.info.get("weights"), dict):
             raise ModelArtifactError(f"{folder.name}: {MODEL_JSON} has no 'weights' entry.")
         weights_path = verify_weights(folder, self.info)
+        self.peak_threshold = peak_threshold(folder, self.info)
         self.model = build_centre_net()
         with np.load(weights_path) as stored:
             assign_weights(self.model, dict(stored), source=f"{folder.name}/{WEIGHTS_FILE}")
@@ -133,7 +140,25 @@ class CentreModel:
         return heat[0, :height, :width, 0].astype(np.float32)
 
 
+def peak_threshold(folder: Path, info: dict[str, Any]) -> float | None:
+    """The network's chosen peak height (None before one was chosen); a bad value is refused."""
+    value = info.get("peak_threshold")
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value < 1
+        or math.isnan(value)
+    ):
+        raise ModelArtifactError(
+            f"{folder.name}: peak_threshold must be a number between 0 and 1, not {value!r}."
+        )
+    return float(value)
+
+
 @functools.lru_cache(maxsize=1)
 def default_centre_model() -> CentreModel:
-    """The shipped centre network, loaded once per process."""
-    return CentreModel(CENTRE_MODEL_DIR)
+    """The centre network (the shipped one, or the folder `MARROWFIND_CENTRE_MODEL_DIR` names), loaded
+    once per process."""
+    return CentreModel(Path(os.environ.get(CENTRE_MODEL_ENV) or CENTRE_MODEL_DIR))

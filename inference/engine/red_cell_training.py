@@ -30,10 +30,10 @@ from tqdm import tqdm
 
 from .artifact import save_weights
 from .counting import find_pairs, parse_voc
-from .errors import EngineError
+from .errors import DatasetError, EngineError
 from .imageio import read_image
-from .red_cell_centres import MODEL_JSON, WEIGHTS_FILE, build_centre_net
-from .segmentation import WORK_RADIUS_PX, _disk, centre_input
+from .red_cell_centres import MODEL_JSON, WEIGHTS_FILE, CentreModel, build_centre_net, read_centre_info
+from .segmentation import WORK_RADIUS_PX, _disk, centre_input, red_cell_counts
 
 CROP = 80
 BATCH = 16
@@ -209,3 +209,35 @@ def write_centre_artifact(model: Any, out: Path, provenance: dict[str, Any]) -> 
     }
     (out / MODEL_JSON).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return out
+
+
+def threshold_errors(
+    model: CentreModel,
+    data_dir: Path,
+    recount: Mapping[str, int],
+    thresholds: list[float],
+    progress: bool = True,
+) -> dict[float, float]:
+    """RBC mean absolute percentage error of the fused count (`segment_cells` with `model`) against
+    the recounted fields of a folder (`Images/NAME`), at each peak threshold."""
+    fields = {name: count for name, count in recount.items() if count > 0}
+    if not fields:
+        raise DatasetError("The recount has no field with a red cell to score against.")
+    missing = sorted(name for name in fields if not (data_dir / "Images" / name).is_file())
+    if missing:
+        raise DatasetError(f"{data_dir.name}/Images has no {', '.join(missing[:5])}.")
+    errors = dict.fromkeys(thresholds, 0.0)
+    for name, true in tqdm(sorted(fields.items()), desc="fields", unit="field", disable=not progress):
+        for threshold, count in red_cell_counts(
+            read_image(data_dir / "Images" / name), model, thresholds
+        ).items():
+            errors[threshold] += abs(count - true) / true
+    return {threshold: round(100 * total / len(fields), 2) for threshold, total in errors.items()}
+
+
+def record_peak_threshold(folder: Path, threshold: float, choice: dict[str, Any]) -> None:
+    """Store the chosen peak threshold, and how it was chosen, in the artifact's model.json."""
+    info = read_centre_info(folder)
+    info["peak_threshold"] = threshold
+    info["peak_threshold_choice"] = choice
+    (folder / MODEL_JSON).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

@@ -31,9 +31,10 @@ import numpy as np
 from skimage.filters import threshold_otsu
 from skimage.segmentation import watershed
 
-from .errors import ImageError
+from .artifact import MODEL_JSON
+from .errors import ImageError, ModelArtifactError
 from .morphometrics import CellMorphometrics, measure_nucleated_cell
-from .red_cell_centres import centre_features, default_centre_model
+from .red_cell_centres import CentreModel, centre_features, default_centre_model
 
 WORK_RADIUS_PX = 10.0
 _ESTIMATE_SIDE = 256
@@ -121,11 +122,12 @@ class SegmentationParams:
     single_cell_max_elongation: float = 1.3
     # Second opinion of the centre network (`red_cell_centres`): each clump of touching red-cell
     # regions holds the mean of the watershed's cells and the network's peaks in it, and is re-cut
-    # when that differs (docs/counting.md). Peaks at least `centre_threshold` high (chosen for each
-    # trained network on the tuning fields; the mean's weight also on cross-fitted marked fields) and
-    # `centre_min_distance` r apart (0.6 r is closer than two overlapping cells' centres come).
+    # when that differs (docs/counting.md). Peaks at least `centre_threshold` high (None: the
+    # network's own `peak_threshold`, chosen for it on recounted fields by `choose_centre_threshold`;
+    # the mean's weight was chosen on cross-fitted marked fields too) and `centre_min_distance` r apart
+    # (0.6 r is closer than two overlapping cells' centres come).
     use_centre_network: bool = True
-    centre_threshold: float = 0.175
+    centre_threshold: float | None = None
     centre_min_distance: float = 0.6
 
 
@@ -587,45 +589,69 @@ def _centre_input(smoothed: np.ndarray, r_full: float) -> tuple[np.ndarray, floa
     return centre_features(distance, _otsu(distance, 0.0)), size[0] / width
 
 
-def _centre_peaks(
-    smoothed: np.ndarray, r_full: float, params: SegmentationParams, work_scale: float
-) -> np.ndarray:
-    """(row, col) of the centre network's peaks at the working scale (`work_scale` of the input's)."""
+def _centre_heat(smoothed: np.ndarray, r_full: float, model: CentreModel) -> tuple[np.ndarray, float]:
+    """The centre network's heat map of a field, and the factor the field was resized by for it."""
     features, scale = _centre_input(smoothed, r_full)
-    heat = default_centre_model().heatmap(features)
-    peaks = _local_maxima(heat, params.centre_min_distance * WORK_RADIUS_PX, params.centre_threshold)
-    return np.round(peaks * (work_scale / scale)).astype(np.int64).reshape(-1, 2)
+    return model.heatmap(features), scale
 
 
-def _fuse_centres(labels: np.ndarray, n_nucleated: int, peaks: np.ndarray) -> tuple[np.ndarray, int]:
-    """Give each clump of touching red-cell regions the mean of its regions and the peaks in it.
+def _heat_peaks(heat: np.ndarray, threshold: float, params: SegmentationParams, factor: float) -> np.ndarray:
+    """(row, col) of the heat map's peaks at least `threshold` high, scaled by `factor`."""
+    peaks = _local_maxima(heat, params.centre_min_distance * WORK_RADIUS_PX, threshold)
+    return np.round(peaks * factor).astype(np.int64).reshape(-1, 2)
 
-    Where the two disagree the clump is re-cut by k-means into that many cells (at least one). The
-    watershed's and the network's errors are only partly shared (correlation 0.44 over the tuning
-    fields), so their mean errs less than either (docs/counting.md). Returns (labels, n_red), the red
-    cells renumbered from n_nucleated + 1.
+
+def _peak_threshold(params: SegmentationParams, model: CentreModel) -> float:
+    if params.centre_threshold is not None:
+        return params.centre_threshold
+    if model.peak_threshold is None:
+        raise ModelArtifactError(
+            f"{model.folder.name}: {MODEL_JSON} has no peak_threshold; choose one on recounted fields "
+            "with `manage.py choose_centre_threshold`."
+        )
+    return model.peak_threshold
+
+
+def _clump_cells(
+    labels: np.ndarray, n_nucleated: int, peaks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(clump label image, regions per clump, cells per clump) of the touching red-cell regions.
+
+    A clump holds the mean of its regions and the network's peaks in it, rounded half up and at least
+    one. The watershed's and the network's errors are only partly shared (correlation 0.44 over the
+    tuning fields), so their mean errs less than either (docs/counting.md). Index 0 is the background.
     """
     red = labels > n_nucleated
     n_clumps, clumps = cv2.connectedComponents(red.astype(np.uint8), connectivity=8)
     inside = (peaks[:, 0] < labels.shape[0]) & (peaks[:, 1] < labels.shape[1])
     peaks = peaks[inside]
     n_peaks = np.bincount(clumps[peaks[:, 0], peaks[:, 1]], minlength=n_clumps)
-    next_id = int(labels.max()) + 1
+    size = int(labels.max()) + 1
     # Each region lies in one clump: count the regions present in each.
-    clump_of = np.zeros(next_id, dtype=np.int64)
+    clump_of = np.zeros(size, dtype=np.int64)
     clump_of[labels[red]] = clumps[red]
-    present = np.bincount(labels[red], minlength=next_id) > 0
+    present = np.bincount(labels[red], minlength=size) > 0
     n_regions = np.bincount(clump_of[present], minlength=n_clumps)
     if n_peaks[1:].sum() < _CENTRE_NETWORK_QUORUM * n_regions[1:].sum():
         # The network hardly answers: a field unlike any it was trained on (the generated test
         # fields, for one). Its silence is no evidence that clumps hold fewer cells.
         n_peaks = n_regions
-    for clump in range(1, n_clumps):
-        cells = max(1, math.floor((n_regions[clump] + n_peaks[clump]) / 2 + 0.5))
-        if cells != n_regions[clump]:
-            region = clumps == clump
-            labels[region] = next_id
-            next_id = _cut(labels, region, cells, next_id + 1, fit_points=_FUSION_FIT_POINTS)
+    cells = np.maximum(1, np.floor((n_regions + n_peaks) / 2 + 0.5)).astype(np.int64)
+    cells[0] = 0
+    return clumps, n_regions, cells
+
+
+def _fuse_centres(labels: np.ndarray, n_nucleated: int, peaks: np.ndarray) -> tuple[np.ndarray, int]:
+    """Give each clump of touching red-cell regions the mean of its regions and the peaks in it
+    (`_clump_cells`); where the two disagree the clump is re-cut by k-means into that many cells.
+    Returns (labels, n_red), the red cells renumbered from n_nucleated + 1.
+    """
+    clumps, n_regions, cells = _clump_cells(labels, n_nucleated, peaks)
+    next_id = int(labels.max()) + 1
+    for clump in np.nonzero(cells != n_regions)[0]:
+        region = clumps == clump
+        labels[region] = next_id
+        next_id = _cut(labels, region, int(cells[clump]), next_id + 1, fit_points=_FUSION_FIT_POINTS)
     red_ids = (
         np.nonzero(np.bincount(labels.ravel(), minlength=next_id)[n_nucleated + 1 :])[0] + n_nucleated + 1
     )
@@ -635,11 +661,7 @@ def _fuse_centres(labels: np.ndarray, n_nucleated: int, peaks: np.ndarray) -> tu
     return remap[labels], len(red_ids)
 
 
-def segment_cells(
-    rgb: np.ndarray, params: SegmentationParams | None = None, *, measure: bool = True
-) -> SegmentationResult:
-    """Segment an RGB uint8 smear image into nucleated and red cells, with per-cell morphometrics."""
-    params = params or SegmentationParams()
+def _checked_rgb(rgb: np.ndarray) -> None:
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ImageError("Segmentation needs an RGB uint8 image of shape (H, W, 3).")
     height, width = rgb.shape[:2]
@@ -648,8 +670,14 @@ def segment_cells(
             f"The image is {width}x{height}; segmentation needs at least {_MIN_SIDE} pixels a side."
         )
 
-    smoothed, nucleus, cells, r_full = _prepare(rgb, params)
 
+def _watershed_cells(
+    rgb: np.ndarray, params: SegmentationParams
+) -> tuple[np.ndarray, float, float, np.ndarray, np.ndarray, int, int]:
+    """(smoothed image, radius r in the input's pixels, r at the working scale, labels, nucleus
+    labels, n_nucleated, n_red) of the watershed alone, at the working scale."""
+    height, width = rgb.shape[:2]
+    smoothed, nucleus, cells, r_full = _prepare(rgb, params)
     scale = min(1.0, WORK_RADIUS_PX / r_full)
     if scale < 0.95:
         size = (max(_MIN_SIDE, round(width * scale)), max(_MIN_SIDE, round(height * scale)))
@@ -658,10 +686,38 @@ def segment_cells(
         r_work = r_full * size[0] / width
     else:
         r_work = r_full
-
     labels, nuclei, n_nucleated, n_red = _segment_work(r_work, nucleus, cells, params)
+    return smoothed, r_full, r_work, labels, nuclei, n_nucleated, n_red
+
+
+def red_cell_counts(
+    rgb: np.ndarray, model: CentreModel, thresholds: list[float], params: SegmentationParams | None = None
+) -> dict[float, int]:
+    """The red-cell count `segment_cells` gives with `model` at each peak threshold, with the
+    watershed and the heat map computed once (for choosing a network's threshold)."""
+    params = params or SegmentationParams()
+    _checked_rgb(rgb)
+    smoothed, r_full, r_work, labels, _, n_nucleated, _ = _watershed_cells(rgb, params)
+    heat, scale = _centre_heat(smoothed, r_full, model)
+    counts = {}
+    for threshold in thresholds:
+        peaks = _heat_peaks(heat, threshold, params, (r_work / r_full) / scale)
+        counts[threshold] = int(_clump_cells(labels, n_nucleated, peaks)[2].sum())
+    return counts
+
+
+def segment_cells(
+    rgb: np.ndarray, params: SegmentationParams | None = None, *, measure: bool = True
+) -> SegmentationResult:
+    """Segment an RGB uint8 smear image into nucleated and red cells, with per-cell morphometrics."""
+    params = params or SegmentationParams()
+    _checked_rgb(rgb)
+    height, width = rgb.shape[:2]
+    smoothed, r_full, r_work, labels, nuclei, n_nucleated, n_red = _watershed_cells(rgb, params)
     if params.use_centre_network:
-        peaks = _centre_peaks(smoothed, r_full, params, r_work / r_full)
+        model = default_centre_model()
+        heat, scale = _centre_heat(smoothed, r_full, model)
+        peaks = _heat_peaks(heat, _peak_threshold(params, model), params, (r_work / r_full) / scale)
         labels, n_red = _fuse_centres(labels, n_nucleated, peaks)
     if labels.shape != (height, width):
         labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)

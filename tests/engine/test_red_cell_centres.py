@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -15,6 +16,7 @@ from inference.engine.errors import EngineError, ModelArtifactError
 from inference.engine.imageio import read_image
 from inference.engine.red_cell_centres import (
     CENTRE_MODEL_DIR,
+    CENTRE_MODEL_ENV,
     MODEL_JSON,
     WEIGHTS_FILE,
     CentreModel,
@@ -29,7 +31,13 @@ from inference.engine.red_cell_training import (
     train_centre_net,
     write_centre_artifact,
 )
-from inference.engine.segmentation import SegmentationParams, _fuse_centres, centre_input
+from inference.engine.segmentation import (
+    SegmentationParams,
+    _fuse_centres,
+    centre_input,
+    red_cell_counts,
+    segment_cells,
+)
 from tests.engine.conftest import shared_data_path
 from tests.engine.synthetic import touching_field
 
@@ -80,7 +88,8 @@ def test_heat_peaks_on_the_red_cells_of_a_field_it_never_saw() -> None:
     ]
     assert len(boxes) >= 5
     # Nearly every boxed red cell has a peak near its centre; the glass stays cold.
-    threshold = SegmentationParams().centre_threshold
+    threshold = default_centre_model().peak_threshold
+    assert threshold is not None
     assert np.mean(np.array(near_centres) > threshold) >= 0.8
     assert np.percentile(heat[~cells], 95) < threshold
 
@@ -150,6 +159,8 @@ def test_training_writes_an_artifact_that_loads(tmp_path: Path) -> None:
     folder = write_centre_artifact(model, tmp_path / "centres", {"data": {"fields": 1}})
     loaded = CentreModel(folder)
     assert loaded.info["data"] == {"fields": 1}
+    # A new network has no threshold until one is chosen for it on recounted fields.
+    assert loaded.peak_threshold is None
     assert loaded.heatmap(sample.features).shape == sample.features.shape[:2]
 
 
@@ -207,3 +218,62 @@ def test_every_cell_in_a_zoomed_crop_keeps_one_centre_pixel() -> None:
                 assert (target[rows, cols] >= 0.99).sum() == 1
                 checked += 1
     assert checked >= 20
+
+
+def _copy_of_the_shipped_network(tmp_path: Path, **changes: object) -> Path:
+    folder = tmp_path / "centres"
+    shutil.copytree(CENTRE_MODEL_DIR, folder)
+    info = json.loads((folder / MODEL_JSON).read_text())
+    info.update(changes)
+    info = {key: value for key, value in info.items() if value is not None}
+    (folder / MODEL_JSON).write_text(json.dumps(info))
+    return folder
+
+
+@pytest.mark.parametrize("bad", [0, 1, 1.5, -0.1, "0.2", True])
+def test_a_bad_peak_threshold_is_refused(tmp_path: Path, bad: object) -> None:
+    folder = _copy_of_the_shipped_network(tmp_path, peak_threshold=bad)
+    with pytest.raises(ModelArtifactError, match="peak_threshold must be a number between 0 and 1"):
+        CentreModel(folder)
+
+
+def test_the_shipped_network_carries_its_threshold_and_how_it_was_chosen() -> None:
+    info = default_centre_model().info
+    choice = info["peak_threshold_choice"]
+    assert default_centre_model().peak_threshold == choice["chosen"] == 0.175
+    assert choice["recount"] == "cbc-red-cell-recount.csv"
+    assert min(choice["mape_percent"].values()) == choice["mape_percent"]["0.175"]
+
+
+@pytest.fixture
+def centre_model_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of the shipped network without a threshold, named by the environment variable."""
+    folder = _copy_of_the_shipped_network(tmp_path, peak_threshold=None, peak_threshold_choice=None)
+    monkeypatch.setenv(CENTRE_MODEL_ENV, str(folder))
+    default_centre_model.cache_clear()
+    yield folder
+    default_centre_model.cache_clear()
+
+
+def test_the_environment_names_the_network_and_an_untuned_one_is_refused(centre_model_from_env: Path) -> None:
+    field = touching_field(radius=10, seed=1)
+    with pytest.raises(ModelArtifactError, match=r"no peak_threshold.*choose_centre_threshold"):
+        segment_cells(field.rgb, measure=False)
+    assert default_centre_model().folder == centre_model_from_env
+    # A threshold given by the caller needs none from the network.
+    result = segment_cells(field.rgb, SegmentationParams(centre_threshold=0.2), measure=False)
+    assert result.n_red > 0
+
+
+def test_counts_per_threshold_are_the_segmentation_s_counts() -> None:
+    cbc = shared_data_path("counting", "cbc")
+    rgb = read_image(cbc / "Images" / "BloodImage_00010.jpg")
+    thresholds = [0.1, 0.175, 0.3, 0.999]
+    counts = red_cell_counts(rgb, default_centre_model(), thresholds)
+    for threshold in thresholds:
+        params = SegmentationParams(centre_threshold=threshold)
+        assert counts[threshold] == segment_cells(rgb, params, measure=False).n_red
+    # A higher threshold hears fewer peaks; at 0.999 none, so the quorum leaves the watershed's count.
+    assert counts[0.1] > counts[0.3]
+    watershed = segment_cells(rgb, SegmentationParams(use_centre_network=False), measure=False)
+    assert counts[0.999] == watershed.n_red != counts[0.175]
