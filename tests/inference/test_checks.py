@@ -1,0 +1,37 @@
+"""The system check on `MARROWFIND_CENTRE_MODEL_DIR`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from inference.checks import centre_model_check
+from inference.engine.red_cell_centres import CENTRE_MODEL_DIR, CENTRE_MODEL_ENV, MODEL_JSON
+
+
+def test_unset_or_a_tuned_network_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CENTRE_MODEL_ENV, raising=False)
+    assert centre_model_check() == []
+    monkeypatch.setenv(CENTRE_MODEL_ENV, str(CENTRE_MODEL_DIR))
+    assert centre_model_check() == []
+
+
+def test_a_missing_folder_or_an_untuned_network_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CENTRE_MODEL_ENV, str(tmp_path / "nowhere"))
+    (error,) = centre_model_check()
+    assert error.id == "inference.E001"
+    assert "model.json is missing" in error.msg
+    untuned = tmp_path / "untuned"
+    shutil.copytree(CENTRE_MODEL_DIR, untuned)
+    info = json.loads((untuned / MODEL_JSON).read_text())
+    del info["peak_threshold"]
+    (untuned / MODEL_JSON).write_text(json.dumps(info))
+    monkeypatch.setenv(CENTRE_MODEL_ENV, str(untuned))
+    (error,) = centre_model_check()
+    assert "no peak_threshold" in error.msg
+    assert "choose_centre_threshold" in (error.hint or "")
