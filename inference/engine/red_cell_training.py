@@ -18,6 +18,7 @@ import csv
 import datetime as dt
 import json
 import math
+import os
 import sys
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -240,4 +241,7 @@ def record_peak_threshold(folder: Path, threshold: float, choice: dict[str, Any]
     info = read_centre_info(folder)
     info["peak_threshold"] = threshold
     info["peak_threshold_choice"] = choice
-    (folder / MODEL_JSON).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    # Written beside it and renamed over it, so an interrupted write leaves the old model.json whole.
+    staged = folder / f".{MODEL_JSON}.new"
+    staged.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    os.replace(staged, folder / MODEL_JSON)

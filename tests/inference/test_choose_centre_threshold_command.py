@@ -54,6 +54,7 @@ def test_scores_each_threshold_and_writes_the_best(tmp_path: Path, voc_folder: P
     assert info["peak_threshold"] == choice["chosen"]
     assert info["peak_threshold_choice"] == choice
     assert CentreModel(network).peak_threshold == choice["chosen"]
+    assert sorted(path.name for path in network.iterdir()) == ["MODEL_CARD.md", MODEL_JSON, "weights.npz"]
 
 
 def test_without_write_the_artifact_is_untouched(tmp_path: Path, voc_folder: Path, network: Path) -> None:
