@@ -381,24 +381,43 @@ def _split_nuclei(nucleus: np.ndarray, r: float, params: SegmentationParams) -> 
     split = None
     if markers.any():
         split = watershed(-dist, markers, mask=(comp > 0) & (per_component[comp] > 1))
-    # Keep a split only when every part is nucleus-sized: the lobes of a neutrophil are each smaller.
+    # A part smaller than a nucleus joins the neighbour it shares most outline with: the lobes of a
+    # neutrophil are each smaller, and become one nucleus again, while a clump of touching blasts
+    # keeps its nucleus-sized parts even when one part is a sliver (docs/counting.md).
     min_part = params.nucleus_split_min_area * math.pi * r * r
     nuclei = np.zeros(nucleus.shape, dtype=np.int32)
     next_id = 1
     for comp_id in range(1, n):
         inside = comp == comp_id
         if split is not None and per_component[comp_id] > 1:
-            parts = np.unique(split[inside])
-            parts = parts[parts > 0]
-            areas = [int(np.count_nonzero(split[inside] == part)) for part in parts]
-            if len(parts) > 1 and min(areas) >= min_part:
-                for part in parts:
-                    nuclei[inside & (split == part)] = next_id
-                    next_id += 1
-                continue
+            rows, cols = np.nonzero(inside)
+            window = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+            parts = _merge_small_parts(np.where(inside[window], split[window], 0), min_part)
+            for part in np.unique(parts[parts > 0]):
+                nuclei[window][parts == part] = next_id
+                next_id += 1
+            continue
         nuclei[inside] = next_id
         next_id += 1
     return nuclei
+
+
+def _merge_small_parts(parts: np.ndarray, min_area: float) -> np.ndarray:
+    """Merge the smallest part under `min_area` pixels into the neighbour it touches most, until every
+    part is at least that large or one part is left."""
+    parts = parts.copy()
+    while True:
+        ids, areas = np.unique(parts[parts > 0], return_counts=True)
+        smallest = int(np.argmin(areas)) if len(ids) > 1 else 0
+        if len(ids) <= 1 or areas[smallest] >= min_area:
+            return parts
+        small = parts == ids[smallest]
+        ring = cv2.dilate(small.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~small
+        neighbours = parts[ring]
+        neighbours = neighbours[neighbours > 0]
+        if neighbours.size == 0:
+            return parts
+        parts[small] = np.bincount(neighbours).argmax()
 
 
 def _on_border(labels: np.ndarray, n_labels: int) -> np.ndarray:

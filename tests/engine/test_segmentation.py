@@ -13,8 +13,10 @@ from inference.engine.errors import ImageError
 from inference.engine.overlays import NUCLEATED_CELL_COLOUR, RED_CELL_COLOUR, segmentation_overlay
 from inference.engine.segmentation import (
     SegmentationParams,
+    _merge_small_parts,
     _solidity,
     _split_clumps,
+    _split_nuclei,
     _typical_red_cell_area,
     estimate_cell_radius,
     segment_cells,
@@ -294,3 +296,34 @@ def test_red_cells_pressed_against_a_white_cell_are_not_swallowed(radius: int) -
     white = result.labels == 1
     assert np.count_nonzero(white & cytoplasm) >= 0.98 * np.count_nonzero(cytoplasm)
     assert np.count_nonzero(white & pressed) <= 0.3 * np.count_nonzero(pressed)
+
+
+def test_a_small_part_of_touching_nuclei_joins_its_neighbour_instead_of_undoing_the_split() -> None:
+    # Two blast-sized nuclei (2.25 red cells each) side by side, and a disc of one red cell's area
+    # overlapping the second: its distance peak makes a part too small for a nucleus. It joins the
+    # second; before, that one small part kept all three as one nucleated cell (packed blasts in the
+    # ALL fields).
+    mask = np.zeros((100, 130), np.uint8)
+    for centre, radius in (((30, 50), 15), ((59, 50), 15), ((81, 50), 10)):
+        cv2.circle(mask, centre, radius, 1, thickness=-1)
+    nuclei = _split_nuclei(mask.astype(bool), 10.0, SegmentationParams())
+    assert nuclei.max() == 2
+    assert nuclei[50, 30] != nuclei[50, 59] == nuclei[50, 81]
+
+
+def test_undersized_parts_merge_into_the_neighbour_they_touch_most() -> None:
+    parts = np.array(
+        [
+            [1, 1, 1, 2, 2, 2],
+            [1, 1, 1, 2, 2, 2],
+            [1, 1, 3, 3, 2, 2],
+            [0, 0, 0, 3, 2, 2],
+        ]
+    )
+    # Part 3 (3 pixels) touches part 2 along more pixels than part 1.
+    merged = _merge_small_parts(parts, min_area=4)
+    assert sorted(np.unique(merged).tolist()) == [0, 1, 2]
+    assert (merged[parts == 3] == 2).all()
+    # Lobes that are all too small end as one part (a neutrophil's nucleus).
+    assert np.unique(_merge_small_parts(parts, min_area=20)[parts > 0]).size == 1
+    assert np.array_equal(_merge_small_parts(parts, min_area=3), parts)
