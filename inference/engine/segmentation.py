@@ -62,6 +62,11 @@ _FUSION_FIT_POINTS = 200
 # no CBC field is under 0.68, while on the densest fields of another laboratory (all4) it sees only
 # part of the cells and would pull their counts down (docs/counting.md).
 _CENTRE_NETWORK_QUORUM = 0.65
+# A nucleus caps the red-cell radius when it is at least this fraction of the estimate (a platelet is
+# about 0.2-0.4 of a red cell's radius). At 0.5 a dense, pale ALL field whose estimate was 2.3 times
+# too large kept it (all4 WBC-Benign-131: 25 pixels; its largest nucleus 10.9) and lost every white
+# cell as a platelet; 0.4 changes no other all4 val or CBC field (docs/counting.md).
+_NUCLEUS_CAP_RATIO = 0.4
 
 
 @dataclass(frozen=True)
@@ -299,7 +304,7 @@ def _nucleus_radius(nucleus: np.ndarray, merge_radius: float) -> float:
 
 def _capped(radius: float, nucleus_radius: float) -> float:
     """A red cell is not larger than a nucleus-sized blob beside it (see `estimate_cell_radius`)."""
-    return min(radius, nucleus_radius) if nucleus_radius >= 0.5 * radius else radius
+    return min(radius, nucleus_radius) if nucleus_radius >= _NUCLEUS_CAP_RATIO * radius else radius
 
 
 def _packing_radius(fg: np.ndarray, exclude: np.ndarray, hole_radius: float) -> float:
