@@ -18,7 +18,6 @@ import csv
 import datetime as dt
 import json
 import math
-import os
 import sys
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .artifact import save_weights
+from .artifact import save_weights, write_model_json
 from .counting import find_pairs, parse_voc
 from .errors import DatasetError, EngineError
 from .imageio import read_image
@@ -238,10 +237,7 @@ def threshold_errors(
 
 def record_peak_threshold(folder: Path, threshold: float, choice: dict[str, Any]) -> None:
     """Store the chosen peak threshold, and how it was chosen, in the artifact's model.json."""
-    info = read_centre_info(folder)
-    info["peak_threshold"] = threshold
-    info["peak_threshold_choice"] = choice
-    # Written beside it and renamed over it, so an interrupted write leaves the old model.json whole.
-    staged = folder / f".{MODEL_JSON}.new"
-    staged.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    os.replace(staged, folder / MODEL_JSON)
+    # Written atomically: an interrupted write leaves the old model.json whole.
+    write_model_json(
+        folder, {**read_centre_info(folder), "peak_threshold": threshold, "peak_threshold_choice": choice}
+    )
