@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import math
 import sys
 from collections.abc import Collection, Mapping
@@ -32,7 +31,7 @@ from .artifact import save_weights, write_model_json
 from .counting import find_pairs, parse_voc
 from .errors import DatasetError, EngineError
 from .imageio import read_image
-from .red_cell_centres import MODEL_JSON, WEIGHTS_FILE, CentreModel, build_centre_net, read_centre_info
+from .red_cell_centres import WEIGHTS_FILE, CentreModel, build_centre_net, read_centre_info
 from .segmentation import WORK_RADIUS_PX, _disk, centre_input, red_cell_counts
 
 CROP = 80
@@ -207,7 +206,7 @@ def write_centre_artifact(model: Any, out: Path, provenance: dict[str, Any]) -> 
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **provenance,
     }
-    (out / MODEL_JSON).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_model_json(out, info)
     return out
 
 
