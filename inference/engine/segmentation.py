@@ -613,10 +613,12 @@ def _centre_input(smoothed: np.ndarray, r_full: float) -> tuple[np.ndarray, floa
     return centre_features(distance, _otsu(distance, 0.0)), size[0] / width
 
 
-def _centre_heat(smoothed: np.ndarray, r_full: float, model: CentreModel) -> tuple[np.ndarray, float]:
-    """The centre network's heat map of a field, and the factor the field was resized by for it."""
+def _centre_heat(
+    smoothed: np.ndarray, r_full: float, r_work: float, model: CentreModel
+) -> tuple[np.ndarray, float]:
+    """The centre network's heat map of a field, and the factor from its pixels to the working scale's."""
     features, scale = _centre_input(smoothed, r_full)
-    return model.heatmap(features), scale
+    return model.heatmap(features), (r_work / r_full) / scale
 
 
 def _heat_peaks(heat: np.ndarray, threshold: float, params: SegmentationParams, factor: float) -> np.ndarray:
@@ -722,10 +724,10 @@ def red_cell_counts(
     params = params or SegmentationParams()
     _checked_rgb(rgb)
     smoothed, r_full, r_work, labels, _, n_nucleated, _ = _watershed_cells(rgb, params)
-    heat, scale = _centre_heat(smoothed, r_full, model)
+    heat, factor = _centre_heat(smoothed, r_full, r_work, model)
     counts = {}
     for threshold in thresholds:
-        peaks = _heat_peaks(heat, threshold, params, (r_work / r_full) / scale)
+        peaks = _heat_peaks(heat, threshold, params, factor)
         counts[threshold] = int(_clump_cells(labels, n_nucleated, peaks)[2].sum())
     return counts
 
@@ -740,8 +742,8 @@ def segment_cells(
     smoothed, r_full, r_work, labels, nuclei, n_nucleated, n_red = _watershed_cells(rgb, params)
     if params.use_centre_network:
         model = default_centre_model()
-        heat, scale = _centre_heat(smoothed, r_full, model)
-        peaks = _heat_peaks(heat, _peak_threshold(params, model), params, (r_work / r_full) / scale)
+        heat, factor = _centre_heat(smoothed, r_full, r_work, model)
+        peaks = _heat_peaks(heat, _peak_threshold(params, model), params, factor)
         labels, n_red = _fuse_centres(labels, n_nucleated, peaks)
     if labels.shape != (height, width):
         labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
