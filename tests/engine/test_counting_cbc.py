@@ -51,11 +51,11 @@ def test_red_counts_against_the_recount() -> None:
 def test_red_counts_against_the_held_out_recount() -> None:
     recount = load_recount(HELD_OUT)
     summary = evaluate_counting(CBC, recount=recount, progress=False)["summary"]
-    assert summary["red_recount"]["mape_images"] == len(recount) == 70
-    # Five batches of 14, each counted by three other raters after the parameters were fixed, and
-    # scored: 10.5% over the 70 with the centre network's second opinion (batches 4-8: 7.5%, 10.1%,
-    # 11.8%, 11.2% and 11.6%; over batches 4-7, 11.3% with the network's second version, 12.5% with
-    # its first), 14.6% without it (18.4%, 9.4%, 14.1%, 15.3% and 15.8%). No recounted field's count
-    # trained the network; batch 8's boxes did (docs/counting.md). The raters differ from each other
-    # by 2.4-7.2%.
-    assert summary["red_recount"]["mape_percent"] <= 11.3
+    assert summary["red_recount"]["mape_images"] == len(recount) == 99
+    # Six batches, each counted by three other raters after the parameters were fixed, and scored:
+    # 11.2% over the 99 with the centre network's second opinion (batches 4-8, 14 fields each: 7.5%,
+    # 10.1%, 11.8%, 11.2% and 11.6%; batch 9, 29 fields: 12.9%; over batches 4-7, 11.3% with the
+    # network's second version, 12.5% with its first), 13.9% without it (18.4%, 9.4%, 14.1%, 15.3%,
+    # 15.8% and 12.0%). No recounted field's count trained the network; the boxes of batches 8 and 9
+    # did (docs/counting.md). The raters differ from each other by 2.4-7.2%.
+    assert summary["red_recount"]["mape_percent"] <= 11.9
