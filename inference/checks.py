@@ -11,7 +11,7 @@ from typing import Any
 from django.core import checks
 
 from inference.engine.errors import ModelArtifactError
-from inference.engine.red_cell_centres import CENTRE_MODEL_ENV, peak_threshold, read_centre_info
+from inference.engine.red_cell_centres import CENTRE_MODEL_ENV, read_centre_info, required_peak_threshold
 
 
 @checks.register()
@@ -21,9 +21,7 @@ def centre_model_check(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
         return []
     folder = Path(named)
     try:
-        info = read_centre_info(folder)
-        if peak_threshold(folder, info) is None:
-            raise ModelArtifactError(f"{folder.name}: model.json has no peak_threshold.")
+        required_peak_threshold(folder, read_centre_info(folder))
     except ModelArtifactError as exc:
         return [
             checks.Error(

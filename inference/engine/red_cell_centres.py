@@ -157,6 +157,17 @@ def peak_threshold(folder: Path, info: dict[str, Any]) -> float | None:
     return float(value)
 
 
+def required_peak_threshold(folder: Path, info: dict[str, Any]) -> float:
+    """`peak_threshold`, refused with a typed error while the network has none."""
+    value = peak_threshold(folder, info)
+    if value is None:
+        raise ModelArtifactError(
+            f"{folder.name}: {MODEL_JSON} has no peak_threshold; choose one on recounted fields "
+            "with `manage.py choose_centre_threshold`."
+        )
+    return value
+
+
 @functools.lru_cache(maxsize=1)
 def default_centre_model() -> CentreModel:
     """The centre network (the shipped one, or the folder `MARROWFIND_CENTRE_MODEL_DIR` names), loaded

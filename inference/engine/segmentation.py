@@ -31,10 +31,9 @@ import numpy as np
 from skimage.filters import threshold_otsu
 from skimage.segmentation import watershed
 
-from .artifact import MODEL_JSON
-from .errors import ImageError, ModelArtifactError
+from .errors import ImageError
 from .morphometrics import CellMorphometrics, measure_nucleated_cell
-from .red_cell_centres import CentreModel, centre_features, default_centre_model
+from .red_cell_centres import CentreModel, centre_features, default_centre_model, required_peak_threshold
 
 WORK_RADIUS_PX = 10.0
 _ESTIMATE_SIDE = 256
@@ -630,12 +629,7 @@ def _heat_peaks(heat: np.ndarray, threshold: float, params: SegmentationParams, 
 def _peak_threshold(params: SegmentationParams, model: CentreModel) -> float:
     if params.centre_threshold is not None:
         return params.centre_threshold
-    if model.peak_threshold is None:
-        raise ModelArtifactError(
-            f"{model.folder.name}: {MODEL_JSON} has no peak_threshold; choose one on recounted fields "
-            "with `manage.py choose_centre_threshold`."
-        )
-    return model.peak_threshold
+    return required_peak_threshold(model.folder, model.info)
 
 
 def _clump_cells(
