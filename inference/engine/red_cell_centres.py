@@ -24,6 +24,7 @@ import functools
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ _SIZE_STEP = 16
 _MAX_DISTANCE = 4.0
 # Below this colour distance (CIELAB) nothing is a cell, whatever Otsu says on an empty field.
 _MIN_CONTRAST = 6.0
+# The last layer before the heat map; the radius network (`red_cell_radius`) branches off here.
+LAST_FEATURES = "conv_9"
 
 
 def centre_features(distance: np.ndarray, distance_threshold: float) -> np.ndarray:
@@ -109,35 +112,55 @@ def read_centre_info(folder: Path) -> dict[str, Any]:
     return info
 
 
+def verified_info(folder: Path) -> tuple[dict[str, Any], Path]:
+    """(model.json, weights path) of a network's folder, its weights' sha256 checked."""
+    info = read_centre_info(folder)
+    if not isinstance(info.get("weights"), dict):
+        raise ModelArtifactError(f"{folder.name}: {MODEL_JSON} has no 'weights' entry.")
+    return info, verify_weights(folder, info)
+
+
+def loaded_network(
+    folder: Path, weights_path: Path, build: Callable[[], Any], output: int | None
+) -> tuple[Any, Any]:
+    """(network, compiled one-field call) of verified weights; `output` picks one of several outputs.
+
+    The call is traced once for every field size."""
+    import tensorflow as tf
+
+    model = build()
+    with np.load(weights_path) as stored:
+        assign_weights(model, dict(stored), source=f"{folder.name}/{WEIGHTS_FILE}")
+
+    def call(batch: Any) -> Any:
+        outputs = model(batch, training=False)
+        return outputs if output is None else outputs[output]
+
+    spec = [tf.TensorSpec((1, None, None, 1), tf.float32)]
+    return model, tf.function(call, input_signature=spec, autograph=False)
+
+
 class CentreModel:
     """A loaded centre network; `heatmap` takes a field of any size."""
 
     def __init__(self, folder: Path) -> None:
-        import tensorflow as tf
-
         self.folder = folder
-        self.info = read_centre_info(folder)
-        if not isinstance(self.info.get("weights"), dict):
-            raise ModelArtifactError(f"{folder.name}: {MODEL_JSON} has no 'weights' entry.")
-        weights_path = verify_weights(folder, self.info)
+        self.info, weights_path = verified_info(folder)
         self.peak_threshold = peak_threshold(folder, self.info)
-        self.model = build_centre_net()
-        with np.load(weights_path) as stored:
-            assign_weights(self.model, dict(stored), source=f"{folder.name}/{WEIGHTS_FILE}")
-        # One trace serves every field size.
-        self._predict = tf.function(
-            lambda batch: self.model(batch, training=False),
-            input_signature=[tf.TensorSpec((1, None, None, 1), tf.float32)],
-            autograph=False,
-        )
+        self.model, self._predict = loaded_network(folder, weights_path, build_centre_net, None)
 
     def heatmap(self, features: np.ndarray) -> np.ndarray:
         """(H, W) float32 centre heat map of one (H, W, 1) feature image."""
-        height, width = features.shape[:2]
-        pad = ((0, -height % _SIZE_STEP), (0, -width % _SIZE_STEP), (0, 0))
-        padded = np.pad(features, pad, mode="reflect" if min(height, width) > _SIZE_STEP else "edge")
-        heat = np.asarray(self._predict(padded[None]))
-        return heat[0, :height, :width, 0].astype(np.float32)
+        return run_padded(self._predict, features)
+
+
+def run_padded(predict: Any, features: np.ndarray) -> np.ndarray:
+    """(H, W) float32 output of a compiled one-map network on an (H, W, 1) image, mirrored out to a
+    multiple of the networks' size step and cropped back."""
+    height, width = features.shape[:2]
+    pad = ((0, -height % _SIZE_STEP), (0, -width % _SIZE_STEP), (0, 0))
+    padded = np.pad(features, pad, mode="reflect" if min(height, width) > _SIZE_STEP else "edge")
+    return np.asarray(predict(padded[None]))[0, :height, :width, 0].astype(np.float32)
 
 
 def peak_threshold(folder: Path, info: dict[str, Any]) -> float | None:

@@ -18,7 +18,7 @@ import csv
 import datetime as dt
 import math
 import sys
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,12 +44,14 @@ _IGNORE_MARGIN = 2
 
 @dataclass(frozen=True)
 class CentreSample:
-    """One field at the working scale: network input, target heat map and per-pixel loss weight."""
+    """One field at the working scale: network input, target heat map and per-pixel loss weight; `scale`
+    is the factor the field was resized by."""
 
     name: str
     features: np.ndarray
     target: np.ndarray
     weight: np.ndarray
+    scale: float
 
 
 Box = tuple[str, float, float, float, float]
@@ -71,7 +73,7 @@ def marked_sample(rgb: np.ndarray, centres: list[Point], name: str) -> CentreSam
     for x, y in centres:
         row, col = min(height - 1, int(y * scale)), min(width - 1, int(x * scale))
         target = np.maximum(target, _gaussian((height, width), row, col, sigma))
-    return CentreSample(name, features, target, np.ones((height, width), dtype=np.float32))
+    return CentreSample(name, features, target, np.ones((height, width), dtype=np.float32), scale)
 
 
 def centre_sample(rgb: np.ndarray, boxes: list[Box], name: str) -> CentreSample:
@@ -90,7 +92,7 @@ def centre_sample(rgb: np.ndarray, boxes: list[Box], name: str) -> CentreSample:
         target = np.maximum(target, _gaussian((height, width), row, col, sigma))
     unboxed = (cells & ~boxed).astype(np.uint8)
     ignore = cv2.dilate(unboxed, _disk(_IGNORE_MARGIN)).astype(bool) & ~boxed
-    return CentreSample(name, features, target.astype(np.float32), (~ignore).astype(np.float32))
+    return CentreSample(name, features, target.astype(np.float32), (~ignore).astype(np.float32), scale)
 
 
 def load_marked_centres(path: Path) -> dict[str, list[Point]]:
@@ -133,11 +135,18 @@ def load_centre_samples(
     return samples
 
 
-def _random_crop(sample: CentreSample, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A zoomed, gained, turned and maybe flipped crop: (features (C, C, 1), truth (C, C, 2))."""
+def _random_crop(
+    sample: CentreSample, rng: np.random.Generator, sizes: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A zoomed, gained, turned and maybe flipped crop: (features (C, C, 1), truth (C, C, 2), and with
+    `sizes` (a log half-size map and its weight) their crop (C, C, 2), the log sizes following the zoom)."""
     zoom = rng.uniform(0.8, 1.25)
     height, width = sample.features.shape[:2]
     size = (max(CROP, round(width * zoom)), max(CROP, round(height * zoom)))
+    size_truth = None
+    if sizes is not None:
+        log_size, size_weight = (cv2.resize(part, size, interpolation=cv2.INTER_NEAREST) for part in sizes)
+        size_truth = np.stack([log_size + math.log(size[0] / width), size_weight], axis=-1)
     features = cv2.resize(sample.features, size, interpolation=cv2.INTER_LINEAR)
     target = cv2.resize(sample.target, size, interpolation=cv2.INTER_LINEAR)
     # Resizing moves each Gaussian's top off the pixel grid, under the loss's mark for a centre (0.99),
@@ -150,11 +159,13 @@ def _random_crop(sample: CentreSample, rng: np.random.Generator) -> tuple[np.nda
     window = (slice(top, top + CROP), slice(left, left + CROP))
     crop = features[window][..., None] * np.float32(rng.uniform(0.7, 1.4))
     truth = np.stack([target[window], weight[window]], axis=-1)
-    turns = int(rng.integers(4))
-    crop, truth = np.rot90(crop, turns), np.rot90(truth, turns)
-    if rng.random() < 0.5:
-        crop, truth = crop[:, ::-1], truth[:, ::-1]
-    return crop, truth
+    turns, flip = int(rng.integers(4)), rng.random() < 0.5
+
+    def turned(part: np.ndarray) -> np.ndarray:
+        part = np.rot90(part, turns)
+        return part[:, ::-1] if flip else part
+
+    return turned(crop), turned(truth), None if size_truth is None else turned(size_truth[window])
 
 
 def focal_loss(truth: Any, heat: Any) -> Any:
@@ -170,32 +181,64 @@ def focal_loss(truth: Any, heat: Any) -> Any:
 
 
 def train_centre_net(samples: list[CentreSample], steps: int, seed: int = 0, progress: bool = True) -> Any:
-    """Train the network from scratch: Adam 1e-3, lowered to 5e-4 for the last 30% of the steps."""
+    """Train the network from scratch (`train_network`)."""
     import keras
 
-    if not samples:
+    def compiled() -> Any:
+        model = build_centre_net()
+        model.compile(keras.optimizers.Adam(1e-3), focal_loss)
+        return model
+
+    def batch(rng: np.random.Generator) -> tuple[np.ndarray, Any]:
+        crops = [_random_crop(samples[rng.integers(len(samples))], rng) for _ in range(BATCH)]
+        return _stacked([crop for crop, _, _ in crops]), _stacked([truth for _, truth, _ in crops])
+
+    return train_network(compiled, batch, len(samples), steps, seed, progress)
+
+
+def train_network(
+    compiled: Callable[[], Any],
+    batch: Callable[[np.random.Generator], tuple[np.ndarray, Any]],
+    n_samples: int,
+    steps: int,
+    seed: int,
+    progress: bool,
+) -> Any:
+    """Train a network from scratch on batches of random crops: Adam 1e-3 (`compiled` builds and
+    compiles it once the seeds are set), lowered to 5e-4 for the last 30% of the steps."""
+    import keras
+
+    if not n_samples:
         raise ValueError("No training fields.")
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
-    model = build_centre_net()
-    model.compile(keras.optimizers.Adam(1e-3), focal_loss)
+    model = compiled()
     bar = tqdm(range(steps), desc="training", unit="step", disable=not progress)
     for step in bar:
         if step == int(0.7 * steps):
             model.optimizer.learning_rate.assign(5e-4)
-        crops = [_random_crop(samples[rng.integers(len(samples))], rng) for _ in range(BATCH)]
-        features = np.stack([crop for crop, _ in crops]).astype(np.float32)
-        truth = np.stack([truth for _, truth in crops]).astype(np.float32)
-        bar.set_postfix(loss=f"{float(model.train_on_batch(features, truth)):.3f}")
+        features, truth = batch(rng)
+        # The total loss: a number for one output, the first of a list for several.
+        loss = float(np.ravel(model.train_on_batch(features, truth))[0])
+        bar.set_postfix(loss=f"{loss:.3f}")
     return model
 
 
-def write_centre_artifact(model: Any, out: Path, provenance: dict[str, Any]) -> Path:
+def _stacked(parts: list[np.ndarray]) -> np.ndarray:
+    return np.stack(parts).astype(np.float32)
+
+
+CENTRE_ARCHITECTURE = "U-Net, 2 poolings, 16-32-48 channels, sigmoid heat map (red_cell_centres.py)"
+
+
+def write_centre_artifact(
+    model: Any, out: Path, provenance: dict[str, Any], architecture: str = CENTRE_ARCHITECTURE
+) -> Path:
     """Write `weights.npz` and `model.json` (with the weights' sha256) into `out`; returns `out`."""
     out.mkdir(parents=True, exist_ok=True)
     info = {
         "name": out.name,
-        "architecture": "U-Net, 2 poolings, 16-32-48 channels, sigmoid heat map (red_cell_centres.py)",
+        "architecture": architecture,
         "input": "field at red-cell radius 10 px; one channel: colour distance from the glass / Otsu",
         "weights": {
             "file": WEIGHTS_FILE,
@@ -219,24 +262,32 @@ def threshold_errors(
 ) -> dict[float, float]:
     """RBC mean absolute percentage error of the fused count (`segment_cells` with `model`) against
     the recounted fields of a folder (`Images/NAME`), at each peak threshold."""
+    return recount_errors(data_dir, recount, lambda rgb: red_cell_counts(rgb, model, thresholds), progress)
+
+
+def recount_errors(
+    data_dir: Path,
+    recount: Mapping[str, int],
+    counts: Callable[[np.ndarray], dict[float, int]],
+    progress: bool = True,
+) -> dict[float, float]:
+    """RBC mean absolute percentage error, per candidate value, of `counts` (a field's red-cell count
+    at each value) against the recounted fields of a folder (`Images/NAME`)."""
     fields = {name: count for name, count in recount.items() if count > 0}
     if not fields:
         raise DatasetError("The recount has no field with a red cell to score against.")
     missing = sorted(name for name in fields if not (data_dir / "Images" / name).is_file())
     if missing:
         raise DatasetError(f"{data_dir.name}/Images has no {', '.join(missing[:5])}.")
-    errors = dict.fromkeys(thresholds, 0.0)
+    errors: dict[float, float] = {}
     for name, true in tqdm(sorted(fields.items()), desc="fields", unit="field", disable=not progress):
-        for threshold, count in red_cell_counts(
-            read_image(data_dir / "Images" / name), model, thresholds
-        ).items():
-            errors[threshold] += abs(count - true) / true
-    return {threshold: round(100 * total / len(fields), 2) for threshold, total in errors.items()}
+        for value, count in counts(read_image(data_dir / "Images" / name)).items():
+            errors[value] = errors.get(value, 0.0) + abs(count - true) / true
+    return {value: round(100 * total / len(fields), 2) for value, total in errors.items()}
 
 
-def record_peak_threshold(folder: Path, threshold: float, choice: dict[str, Any]) -> None:
-    """Store the chosen peak threshold, and how it was chosen, in the artifact's model.json."""
+def record_choice(folder: Path, key: str, value: float, choice: dict[str, Any]) -> None:
+    """Store a value chosen on recounted fields (`peak_threshold`, `radius_factor`), and how it was
+    chosen (under `KEY_choice`), in the artifact's model.json."""
     # Written atomically: an interrupted write leaves the old model.json whole.
-    write_model_json(
-        folder, {**read_centre_info(folder), "peak_threshold": threshold, "peak_threshold_choice": choice}
-    )
+    write_model_json(folder, {**read_centre_info(folder), key: value, f"{key}_choice": choice})

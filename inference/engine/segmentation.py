@@ -22,6 +22,7 @@ canonical scale (red-cell radius of about `WORK_RADIUS_PX` pixels), so the same 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ from skimage.segmentation import watershed
 from .errors import ImageError
 from .morphometrics import CellMorphometrics, measure_nucleated_cell
 from .red_cell_centres import CentreModel, centre_features, default_centre_model, required_peak_threshold
+from .red_cell_radius import default_radius_model
 
 WORK_RADIUS_PX = 10.0
 _ESTIMATE_SIDE = 256
@@ -66,6 +68,11 @@ _CENTRE_NETWORK_QUORUM = 0.65
 # too large kept it (all4 WBC-Benign-131: 25 pixels; its largest nucleus 10.9) and lost every white
 # cell as a platelet; 0.4 changes no other all4 val or CBC field (docs/counting.md).
 _NUCLEUS_CAP_RATIO = 0.4
+# The learned-radius mode segments at these multiples of the learned radius and keeps the median
+# count: a one-pixel change of the working image moves a count by up to four cells (docs/counting.md).
+_RADIUS_STEPS = (0.94, 0.96, 0.98, 1.0, 1.02, 1.04, 1.06)
+# Fewer centre-network peaks than this give no learned radius (the estimate is kept).
+_MIN_SIZED_CELLS = 3
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,13 @@ class SegmentationParams:
     use_centre_network: bool = True
     centre_threshold: float | None = None
     centre_min_distance: float = 0.6
+    # Learned-radius mode (`red_cell_radius`; off by default, turned on per laboratory after its own
+    # recount shows it helps, docs/counting.md): the radius is `radius_factor` (None: the radius
+    # network's own, chosen by `choose_radius_factor`) times the median cell half-size the radius
+    # network gives at the centre network's peaks, and of the segmentations at `_RADIUS_STEPS` times
+    # it the one with the median red-cell count is kept. Ignored when `cell_radius_px` is set.
+    learned_radius: bool = False
+    radius_factor: float | None = None
 
 
 @dataclass
@@ -539,11 +553,17 @@ def _cut(labels: np.ndarray, region: np.ndarray, k: int, next_id: int, fit_point
 
 
 def _segment_work(
-    r: float, nucleus: np.ndarray, foreground: np.ndarray, params: SegmentationParams
+    r: float,
+    nucleus: np.ndarray,
+    foreground: np.ndarray,
+    params: SegmentationParams,
+    nuclei: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Segment at the working scale; returns (labels, nucleus labels, n_nucleated, n_red)."""
+    """Segment at the working scale; returns (labels, nucleus labels, n_nucleated, n_red). `nuclei`,
+    when given, are the nucleus labels to use instead of splitting `nucleus` at this radius."""
     cell_area = math.pi * r * r
-    nuclei = _split_nuclei(nucleus, r, params)
+    if nuclei is None:
+        nuclei = _split_nuclei(nucleus, r, params)
     n_nucleated = int(nuclei.max())
 
     fg = cv2.morphologyEx(foreground.astype(np.uint8), cv2.MORPH_CLOSE, _disk(0.15 * r)).astype(bool)
@@ -692,10 +712,11 @@ def _checked_rgb(rgb: np.ndarray) -> None:
 
 
 def _watershed_cells(
-    rgb: np.ndarray, params: SegmentationParams
+    rgb: np.ndarray, params: SegmentationParams, nuclei: np.ndarray | None = None
 ) -> tuple[np.ndarray, float, float, np.ndarray, np.ndarray, int, int]:
     """(smoothed image, radius r in the input's pixels, r at the working scale, labels, nucleus
-    labels, n_nucleated, n_red) of the watershed alone, at the working scale."""
+    labels, n_nucleated, n_red) of the watershed alone, at the working scale. `nuclei` (nucleus labels
+    from another pass, at its working scale) are resized and used instead of this pass's own."""
     height, width = rgb.shape[:2]
     smoothed, nucleus, cells, r_full = _prepare(rgb, params)
     scale = min(1.0, WORK_RADIUS_PX / r_full)
@@ -706,7 +727,9 @@ def _watershed_cells(
         r_work = r_full * size[0] / width
     else:
         r_work = r_full
-    labels, nuclei, n_nucleated, n_red = _segment_work(r_work, nucleus, cells, params)
+    if nuclei is not None and nuclei.shape != nucleus.shape:
+        nuclei = cv2.resize(nuclei, (nucleus.shape[1], nucleus.shape[0]), interpolation=cv2.INTER_NEAREST)
+    labels, nuclei, n_nucleated, n_red = _segment_work(r_work, nucleus, cells, params, nuclei)
     return smoothed, r_full, r_work, labels, nuclei, n_nucleated, n_red
 
 
@@ -726,6 +749,61 @@ def red_cell_counts(
     return counts
 
 
+def learned_radius(rgb: np.ndarray, params: SegmentationParams) -> float | None:
+    """The field's red-cell radius (input pixels) by the radius network: `radius_factor` times the
+    median half-size at the centre network's peaks on the field at the estimated scale. None when the
+    centre network finds fewer than `_MIN_SIZED_CELLS` cells (too few to size)."""
+    radius_model = default_radius_model()
+    # Asked first, so an untuned network is refused on every field, not only where cells are found.
+    factor = params.radius_factor or radius_model.required_factor()
+    smoothed, _, _, r_full = _prepare(rgb, dataclasses.replace(params, cell_radius_px=None))
+    features, scale = _centre_input(smoothed, r_full)
+    centre_model = default_centre_model()
+    heat = centre_model.heatmap(features)
+    peaks = _local_maxima(
+        heat, params.centre_min_distance * WORK_RADIUS_PX, _peak_threshold(params, centre_model)
+    )
+    if len(peaks) < _MIN_SIZED_CELLS:
+        return None
+    half_sizes = np.exp(radius_model.log_half_sizes(features)[peaks[:, 0], peaks[:, 1]])
+    low, high = _RADIUS_RANGE
+    longer = max(rgb.shape[:2])
+    return float(np.clip(factor * float(np.median(half_sizes)) / scale, low * longer, high * longer))
+
+
+def _cells(
+    rgb: np.ndarray, params: SegmentationParams, nuclei: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, int, int, float]:
+    """(labels, nucleus labels, n_nucleated, n_red, r in input pixels) at the working scale: the
+    watershed (with the given nucleus labels, if any), and the centre network's second opinion when
+    it is used."""
+    smoothed, r_full, r_work, labels, nuclei, n_nucleated, n_red = _watershed_cells(rgb, params, nuclei)
+    if params.use_centre_network:
+        model = default_centre_model()
+        heat, factor = _centre_heat(smoothed, r_full, r_work, model)
+        peaks = _heat_peaks(heat, _peak_threshold(params, model), params, factor)
+        labels, n_red = _fuse_centres(labels, n_nucleated, peaks)
+    return labels, nuclei, n_nucleated, n_red, r_full
+
+
+def _median_count_cells(
+    rgb: np.ndarray, params: SegmentationParams, radius: float
+) -> tuple[np.ndarray, np.ndarray, int, int, float]:
+    """`_cells` at each of `_RADIUS_STEPS` times `radius`: the one whose red-cell count is the median,
+    and among those the one nearest `radius`. The nucleated cells are the estimated radius's in every
+    pass: the nucleus split and the platelet size follow the radius, and the learned one (fitted to the
+    red cells' boxes) split or dropped more of them (docs/counting.md)."""
+    nuclei = _watershed_cells(rgb, params)[4]
+    passes = [
+        _cells(rgb, dataclasses.replace(params, cell_radius_px=radius * step), nuclei)
+        for step in _RADIUS_STEPS
+    ]
+    median = sorted(cells[3] for cells in passes)[len(passes) // 2]
+    return min(
+        (cells for cells in passes if cells[3] == median), key=lambda cells: abs(math.log(cells[4] / radius))
+    )
+
+
 def segment_cells(
     rgb: np.ndarray, params: SegmentationParams | None = None, *, measure: bool = True
 ) -> SegmentationResult:
@@ -733,12 +811,11 @@ def segment_cells(
     params = params or SegmentationParams()
     _checked_rgb(rgb)
     height, width = rgb.shape[:2]
-    smoothed, r_full, r_work, labels, nuclei, n_nucleated, n_red = _watershed_cells(rgb, params)
-    if params.use_centre_network:
-        model = default_centre_model()
-        heat, factor = _centre_heat(smoothed, r_full, r_work, model)
-        peaks = _heat_peaks(heat, _peak_threshold(params, model), params, factor)
-        labels, n_red = _fuse_centres(labels, n_nucleated, peaks)
+    radius = learned_radius(rgb, params) if params.learned_radius and params.cell_radius_px is None else None
+    if radius is None:
+        labels, nuclei, n_nucleated, n_red, r_full = _cells(rgb, params)
+    else:
+        labels, nuclei, n_nucleated, n_red, r_full = _median_count_cells(rgb, params, radius)
     if labels.shape != (height, width):
         labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
         nuclei = cv2.resize(nuclei, (width, height), interpolation=cv2.INTER_NEAREST)

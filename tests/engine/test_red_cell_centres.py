@@ -209,7 +209,7 @@ def test_every_cell_in_a_zoomed_crop_keeps_one_centre_pixel() -> None:
     rng = np.random.default_rng(0)
     checked = 0
     for _ in range(40):
-        _, truth = _random_crop(sample, rng)
+        _, truth, _ = _random_crop(sample, rng)
         target = np.ascontiguousarray(truth[..., 0])
         n_blobs, blobs = cv2.connectedComponents((target > 0.5).astype(np.uint8))
         for blob in range(1, n_blobs):

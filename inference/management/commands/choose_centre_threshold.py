@@ -10,25 +10,20 @@ one as the artifact's `peak_threshold`, which the segmentation then uses.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-from pathlib import Path
+import functools
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from inference.management.recount_choice import (
+    add_choice_arguments,
+    choice_record,
+    number_list,
+    report_choice,
+)
+
 # 0.05 to 0.5 in steps of 0.025: the shipped networks' best thresholds lie between 0.175 and 0.275.
 DEFAULT_THRESHOLDS = tuple(round(0.05 + 0.025 * step, 3) for step in range(19))
-
-
-def _thresholds(text: str) -> list[float]:
-    try:
-        values = sorted({float(part) for part in text.split(",") if part.strip()})
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from exc
-    if not values or not all(0 < value < 1 for value in values):
-        raise argparse.ArgumentTypeError("thresholds must lie between 0 and 1")
-    return values
 
 
 class Command(BaseCommand):
@@ -38,30 +33,20 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("model", type=Path, metavar="MODEL_DIR", help="the network's artifact folder")
-        parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="folder with Images/")
-        parser.add_argument(
-            "--recount",
-            type=Path,
-            required=True,
-            metavar="FILE.csv",
-            help="red cells counted by eye (columns image, red_cells); keep held-out fields out of it",
-        )
+        add_choice_arguments(parser, "centre network")
         parser.add_argument(
             "--thresholds",
-            type=_thresholds,
+            type=functools.partial(number_list, low=0.0, high=1.0, inclusive=False),
             default=list(DEFAULT_THRESHOLDS),
             metavar="T,T,...",
             help="peak heights to try (default 0.05 to 0.5 in steps of 0.025)",
         )
-        parser.add_argument("--write", action="store_true", help="store the best threshold in model.json")
-        parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.engine.counting import load_recount
         from inference.engine.errors import EngineError
         from inference.engine.red_cell_centres import CentreModel
-        from inference.engine.red_cell_training import record_peak_threshold, threshold_errors
+        from inference.engine.red_cell_training import record_choice, threshold_errors
 
         try:
             model = CentreModel(options["model"])
@@ -71,23 +56,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         # The lowest error; on a tie the lower threshold, which hears the network on more cells.
         best = min(errors, key=lambda threshold: (errors[threshold], threshold))
-        choice = {
-            "recount": options["recount"].name,
-            "fields": sum(1 for count in recount.values() if count > 0),
-            "mape_percent": {f"{threshold:g}": error for threshold, error in errors.items()},
-            "chosen": best,
-            "previous": model.peak_threshold,
-            "date": dt.date.today().isoformat(),
-        }
+        choice = choice_record(options["recount"], recount, errors, best, model.peak_threshold)
         if options["write"]:
-            record_peak_threshold(options["model"], best, choice)
-        if options["json"]:
-            self.stdout.write(json.dumps(choice, indent=2))
-            return
-        for threshold, error in errors.items():
-            mark = "  <- best" if threshold == best else ""
-            self.stdout.write(f"{threshold:<6g} {error:6.2f}%{mark}")
-        written = "written to model.json" if options["write"] else "not written (add --write)"
-        self.stdout.write(
-            f"Peak threshold {best:g} ({errors[best]:.2f}% over {choice['fields']} fields), {written}."
-        )
+            record_choice(options["model"], "peak_threshold", best, choice)
+        report_choice(self.stdout, choice, errors, options, "Peak threshold")

@@ -1,5 +1,5 @@
 """`manage.py evaluate_counting --data DIR [--out FILE.json] [--limit N] [--recount FILE.csv] [--per-image]
-[--perturb hue=15,scale=0.5] [--watershed-only]`.
+[--perturb hue=15,scale=0.5] [--watershed-only] [--learned-radius]`.
 
 Thin wrapper of `inference.engine.counting.evaluate_counting` on a Pascal VOC folder
 (`Images/`, `Annotations/`; objects WBC, RBC, Platelets), e.g. `../shared/data/counting/cbc`.
@@ -43,6 +43,12 @@ class Command(BaseCommand):
             help="count red cells without the centre network's second opinion (for comparison)",
         )
         parser.add_argument(
+            "--learned-radius",
+            action="store_true",
+            help="size the red cells with the radius network (MARROWFIND_RADIUS_MODEL_DIR or the shipped "
+            "one) instead of the radius estimate (docs/counting.md)",
+        )
+        parser.add_argument(
             "--perturb",
             default=None,
             help="change each image as read: hue=DEGREES, saturation=, brightness=, scale= (factors; "
@@ -60,7 +66,10 @@ class Command(BaseCommand):
             recount = load_recount(options["recount"]) if options["recount"] is not None else None
             report = evaluate_counting(
                 options["data"],
-                SegmentationParams(use_centre_network=not options["watershed_only"]),
+                SegmentationParams(
+                    use_centre_network=not options["watershed_only"],
+                    learned_radius=options["learned_radius"],
+                ),
                 limit=options["limit"],
                 recount=recount,
                 perturb=perturb,

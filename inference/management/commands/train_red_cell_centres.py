@@ -1,9 +1,11 @@
 """`manage.py train_red_cell_centres --data DIR --out DIR [--exclude FILE.csv ...] [--centres FILE.csv ...]
-[--steps N] [--seed N]`.
+[--steps N] [--seed N] [--radius]`.
 
 Trains the red-cell centre network on a Pascal VOC folder's boxes (e.g. `../shared/data/counting/cbc`);
 the fields named in the `--exclude` CSVs (column `image`: the recounts) are left out so they can judge it.
 Fields with every red cell marked in a `--centres` CSV (columns image, x, y) learn from those marks.
+With `--radius` it trains the radius network instead (`red_cell_radius`: the same U-Net with a head
+that learns each boxed red cell's size, for the segmentation's learned-radius mode).
 """
 
 from __future__ import annotations
@@ -43,11 +45,18 @@ class Command(BaseCommand):
         )
         parser.add_argument("--steps", type=int, default=5000, help="training steps of 16 crops")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--radius",
+            action="store_true",
+            help="train the radius network (centres and each boxed red cell's size) instead",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.engine.counting import find_pairs
         from inference.engine.errors import EngineError
+        from inference.engine.red_cell_radius_training import RADIUS_ARCHITECTURE
         from inference.engine.red_cell_training import (
+            CENTRE_ARCHITECTURE,
             load_centre_samples,
             train_centre_net,
             write_centre_artifact,
@@ -74,7 +83,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if not samples:
             raise CommandError(f"{options['data'].name}: no fields left to train on after --exclude.")
-        model = train_centre_net(samples, options["steps"], options["seed"])
+        if options["radius"]:
+            model = _train_radius(options["data"], samples, options["steps"], options["seed"])
+        else:
+            model = train_centre_net(samples, options["steps"], options["seed"])
         provenance = {
             "data": {
                 "folder": options["data"].name,
@@ -85,8 +97,24 @@ class Command(BaseCommand):
             },
             "hyperparameters": {"steps": options["steps"], "seed": options["seed"], "batch": 16, "crop": 80},
         }
-        folder = write_centre_artifact(model, options["out"], provenance)
+        architecture = RADIUS_ARCHITECTURE if options["radius"] else CENTRE_ARCHITECTURE
+        folder = write_centre_artifact(model, options["out"], provenance, architecture)
         self.stdout.write(f"Wrote {folder}: trained on {len(samples)} fields, {options['steps']} steps.")
+
+
+def _train_radius(data: Path, samples: list[Any], steps: int, seed: int) -> Any:
+    """The radius network, trained on the samples and their fields' red-cell box sizes."""
+    from inference.engine.errors import EngineError
+    from inference.engine.red_cell_radius_training import radius_sample, train_radius_net
+
+    try:
+        sized = [
+            radius_sample(sample, data / "Annotations" / f"{Path(sample.name).stem}.xml")
+            for sample in samples
+        ]
+    except EngineError as exc:
+        raise CommandError(str(exc)) from exc
+    return train_radius_net(sized, steps, seed)
 
 
 def _merged_marks(paths: list[Path]) -> dict[str, list[tuple[float, float]]]:
