@@ -34,6 +34,7 @@ from .classes import CLASS_CODES, CLASS_LABELS
 from .imageio import read_image
 from .preprocess import prepare_for_model
 from .red_cell_centres import default_centre_model
+from .red_cell_radius import default_radius_model
 from .segmentation import SegmentationParams, SegmentationResult, segment_cells
 from .stain import colour_descriptors
 from .trust import Assessment, TrustModel, load_trust
@@ -200,8 +201,10 @@ class Pipeline:
         blank = np.full((CROP_SIZE, CROP_SIZE, 3), 230, np.uint8)
         self.predictor.predict(blank, prepared=True)
         self.predictor.features_and_logits(np.stack([blank, blank]))
-        if self.segmentation_params.use_centre_network:
+        if self.segmentation_params.use_centre_network or self.segmentation_params.learned_radius:
             default_centre_model().heatmap(np.zeros((CROP_SIZE, CROP_SIZE, 1), np.float32))
+        if self.segmentation_params.learned_radius:
+            default_radius_model().log_half_sizes(np.zeros((CROP_SIZE, CROP_SIZE, 1), np.float32))
 
     def _assess_image(self, logits: np.ndarray, features: np.ndarray, prepared: np.ndarray) -> Assessment:
         if self.trust is not None:

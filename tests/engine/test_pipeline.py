@@ -171,3 +171,15 @@ def test_warm_up_loads_the_red_cell_centre_network(model_dirs: dict[str, Path]) 
     assert default_centre_model.cache_info().currsize == 0
     Pipeline(model_dirs["trusted"]).warm_up()
     assert default_centre_model.cache_info().currsize == 1
+
+
+def test_warm_up_loads_the_radius_network_only_in_the_learned_radius_mode(
+    model_dirs: dict[str, Path],
+) -> None:
+    from inference.engine.red_cell_radius import default_radius_model
+
+    default_radius_model.cache_clear()
+    Pipeline(model_dirs["trusted"]).warm_up()
+    assert default_radius_model.cache_info().currsize == 0
+    Pipeline(model_dirs["trusted"], segmentation_params=SegmentationParams(learned_radius=True)).warm_up()
+    assert default_radius_model.cache_info().currsize == 1
