@@ -35,7 +35,7 @@ from skimage.segmentation import watershed
 from .errors import ImageError
 from .morphometrics import CellMorphometrics, measure_nucleated_cell
 from .red_cell_centres import CentreModel, centre_features, default_centre_model, required_peak_threshold
-from .red_cell_radius import default_radius_model
+from .red_cell_radius import FACTOR_RANGE, default_radius_model
 
 WORK_RADIUS_PX = 10.0
 _ESTIMATE_SIDE = 256
@@ -755,7 +755,10 @@ def learned_radius(rgb: np.ndarray, params: SegmentationParams) -> float | None:
     centre network finds fewer than `_MIN_SIZED_CELLS` cells (too few to size)."""
     radius_model = default_radius_model()
     # Asked first, so an untuned network is refused on every field, not only where cells are found.
-    factor = params.radius_factor or radius_model.required_factor()
+    factor = radius_model.required_factor() if params.radius_factor is None else params.radius_factor
+    low, high = FACTOR_RANGE
+    if not low <= factor <= high:
+        raise ValueError(f"radius_factor must be from {low} to {high}, not {factor!r}.")
     smoothed, _, _, r_full = _prepare(rgb, dataclasses.replace(params, cell_radius_px=None))
     features, scale = _centre_input(smoothed, r_full)
     centre_model = default_centre_model()

@@ -177,6 +177,8 @@ def test_the_learned_radius_follows_the_factor() -> None:
     assert base is not None
     assert 20 < base < 80
     assert learned_radius(rgb, SegmentationParams(radius_factor=0.8)) == pytest.approx(0.8 * base, rel=1e-6)
+    with pytest.raises(ValueError, match=r"radius_factor must be from 0\.5 to 1\.5, not 0"):
+        learned_radius(rgb, SegmentationParams(radius_factor=0.0))
 
 
 def test_the_learned_radius_mode_keeps_the_pass_with_the_median_count_and_the_estimate_s_white_cells() -> (
