@@ -711,14 +711,21 @@ def _checked_rgb(rgb: np.ndarray) -> None:
         )
 
 
+Prepared = tuple[np.ndarray, np.ndarray, np.ndarray, float]
+
+
 def _watershed_cells(
-    rgb: np.ndarray, params: SegmentationParams, nuclei: np.ndarray | None = None
+    rgb: np.ndarray,
+    params: SegmentationParams,
+    nuclei: np.ndarray | None = None,
+    prepared: Prepared | None = None,
 ) -> tuple[np.ndarray, float, float, np.ndarray, np.ndarray, int, int]:
     """(smoothed image, radius r in the input's pixels, r at the working scale, labels, nucleus
     labels, n_nucleated, n_red) of the watershed alone, at the working scale. `nuclei` (nucleus labels
-    from another pass, at its working scale) are resized and used instead of this pass's own."""
+    from another pass, at its working scale) are resized and used instead of this pass's own;
+    `prepared` is `_prepare`'s result when it is already at hand (the radius may differ)."""
     height, width = rgb.shape[:2]
-    smoothed, nucleus, cells, r_full = _prepare(rgb, params)
+    smoothed, nucleus, cells, r_full = prepared or _prepare(rgb, params)
     scale = min(1.0, WORK_RADIUS_PX / r_full)
     if scale < 0.95:
         size = (max(_MIN_SIDE, round(width * scale)), max(_MIN_SIDE, round(height * scale)))
@@ -753,13 +760,17 @@ def learned_radius(rgb: np.ndarray, params: SegmentationParams) -> float | None:
     """The field's red-cell radius (input pixels) by the radius network: `radius_factor` times the
     median half-size at the centre network's peaks on the field at the estimated scale. None when the
     centre network finds fewer than `_MIN_SIZED_CELLS` cells (too few to size)."""
+    return _learned_radius(rgb, params, _prepare(rgb, dataclasses.replace(params, cell_radius_px=None)))
+
+
+def _learned_radius(rgb: np.ndarray, params: SegmentationParams, prepared: Prepared) -> float | None:
     radius_model = default_radius_model()
     # Asked first, so an untuned network is refused on every field, not only where cells are found.
     factor = radius_model.required_factor() if params.radius_factor is None else params.radius_factor
     low, high = FACTOR_RANGE
     if not low <= factor <= high:
         raise ValueError(f"radius_factor must be from {low} to {high}, not {factor!r}.")
-    smoothed, _, _, r_full = _prepare(rgb, dataclasses.replace(params, cell_radius_px=None))
+    smoothed, _, _, r_full = prepared
     features, scale = _centre_input(smoothed, r_full)
     centre_model = default_centre_model()
     heat = centre_model.heatmap(features)
@@ -775,12 +786,16 @@ def learned_radius(rgb: np.ndarray, params: SegmentationParams) -> float | None:
 
 
 def _cells(
-    rgb: np.ndarray, params: SegmentationParams, nuclei: np.ndarray | None = None
+    rgb: np.ndarray,
+    params: SegmentationParams,
+    nuclei: np.ndarray | None = None,
+    prepared: Prepared | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, int, float]:
     """(labels, nucleus labels, n_nucleated, n_red, r in input pixels) at the working scale: the
-    watershed (with the given nucleus labels, if any), and the centre network's second opinion when
-    it is used."""
-    smoothed, r_full, r_work, labels, nuclei, n_nucleated, n_red = _watershed_cells(rgb, params, nuclei)
+    watershed (`_watershed_cells`), and the centre network's second opinion when it is used."""
+    smoothed, r_full, r_work, labels, nuclei, n_nucleated, n_red = _watershed_cells(
+        rgb, params, nuclei, prepared
+    )
     if params.use_centre_network:
         model = default_centre_model()
         heat, factor = _centre_heat(smoothed, r_full, r_work, model)
@@ -790,15 +805,22 @@ def _cells(
 
 
 def _median_count_cells(
-    rgb: np.ndarray, params: SegmentationParams, radius: float
+    rgb: np.ndarray, params: SegmentationParams, radius: float, prepared: Prepared
 ) -> tuple[np.ndarray, np.ndarray, int, int, float]:
     """`_cells` at each of `_RADIUS_STEPS` times `radius`: the one whose red-cell count is the median,
     and among those the one nearest `radius`. The nucleated cells are the estimated radius's in every
     pass: the nucleus split and the platelet size follow the radius, and the learned one (fitted to the
-    red cells' boxes) split or dropped more of them (docs/counting.md)."""
-    nuclei = _watershed_cells(rgb, params)[4]
+    red cells' boxes) split or dropped more of them (docs/counting.md). `prepared` is `_prepare`'s
+    result at the estimated radius: the blur and the colour masks do not depend on the radius."""
+    nuclei = _watershed_cells(rgb, params, prepared=prepared)[4]
+    smoothed, nucleus, cells, _ = prepared
     passes = [
-        _cells(rgb, dataclasses.replace(params, cell_radius_px=radius * step), nuclei)
+        _cells(
+            rgb,
+            dataclasses.replace(params, cell_radius_px=radius * step),
+            nuclei,
+            (smoothed, nucleus, cells, max(radius * step, 2.0)),
+        )
         for step in _RADIUS_STEPS
     ]
     median = sorted(cells[3] for cells in passes)[len(passes) // 2]
@@ -814,11 +836,13 @@ def segment_cells(
     params = params or SegmentationParams()
     _checked_rgb(rgb)
     height, width = rgb.shape[:2]
-    radius = learned_radius(rgb, params) if params.learned_radius and params.cell_radius_px is None else None
+    prepared = _prepare(rgb, params)
+    learned = params.learned_radius and params.cell_radius_px is None
+    radius = _learned_radius(rgb, params, prepared) if learned else None
     if radius is None:
-        labels, nuclei, n_nucleated, n_red, r_full = _cells(rgb, params)
+        labels, nuclei, n_nucleated, n_red, r_full = _cells(rgb, params, prepared=prepared)
     else:
-        labels, nuclei, n_nucleated, n_red, r_full = _median_count_cells(rgb, params, radius)
+        labels, nuclei, n_nucleated, n_red, r_full = _median_count_cells(rgb, params, radius, prepared)
     if labels.shape != (height, width):
         labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
         nuclei = cv2.resize(nuclei, (width, height), interpolation=cv2.INTER_NEAREST)
