@@ -144,6 +144,7 @@ def test_the_shipped_network_matches_its_sha256_and_carries_its_factor_and_how_i
     assert model.factor == choice["chosen"]
     assert choice["recount"] == "cbc-red-cell-recount.csv"
     assert min(choice["mape_percent"].values()) == choice["mape_percent"][f"{model.factor:g}"]
+    assert (RADIUS_MODEL_DIR / "MODEL_CARD.md").is_file()
 
 
 @pytest.fixture
