@@ -90,3 +90,21 @@ def test_bad_arguments_are_command_errors(tmp_path: Path, voc_folder: Path) -> N
     with pytest.raises(CommandError, match="Images/ and Annotations/"):
         call_command("train_red_cell_centres", data=tmp_path, out=out, stdout=StringIO())
     assert not out.exists()
+
+
+def test_with_radius_it_trains_the_radius_network(tmp_path: Path, voc_folder: Path) -> None:
+    from inference.engine.errors import ModelArtifactError
+    from inference.engine.red_cell_radius import RadiusModel
+    from inference.engine.red_cell_radius_training import RADIUS_ARCHITECTURE
+
+    out = tmp_path / "radius"
+    stdout = StringIO()
+    call_command("train_red_cell_centres", data=voc_folder, out=out, radius=True, steps=2, stdout=stdout)
+    assert "trained on 2 fields, 2 steps" in stdout.getvalue()
+    network = RadiusModel(out)
+    assert network.info["architecture"] == RADIUS_ARCHITECTURE
+    # Its factor is chosen afterwards, on recounted fields (`choose_radius_factor`).
+    assert network.factor is None
+    # A radius network is not a centre network: the centre network's loader refuses its weights.
+    with pytest.raises(ModelArtifactError, match=r"weights\.npz does not fit"):
+        CentreModel(out)

@@ -104,14 +104,13 @@ class Command(BaseCommand):
 
 def _train_radius(data: Path, samples: list[Any], steps: int, seed: int) -> Any:
     """The radius network, trained on the samples and their fields' red-cell box sizes."""
+    from inference.engine.counting import find_pairs
     from inference.engine.errors import EngineError
     from inference.engine.red_cell_radius_training import radius_sample, train_radius_net
 
     try:
-        sized = [
-            radius_sample(sample, data / "Annotations" / f"{Path(sample.name).stem}.xml")
-            for sample in samples
-        ]
+        annotations = {image.name: xml for image, xml in find_pairs(data)}
+        sized = [radius_sample(sample, annotations[sample.name]) for sample in samples]
     except EngineError as exc:
         raise CommandError(str(exc)) from exc
     return train_radius_net(sized, steps, seed)
