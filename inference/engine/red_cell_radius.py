@@ -71,6 +71,17 @@ def radius_factor(folder: Path, info: dict[str, Any]) -> float | None:
     return float(value)
 
 
+def required_radius_factor(folder: Path, info: dict[str, Any]) -> float:
+    """`radius_factor`, refused with a typed error while the network has none."""
+    value = radius_factor(folder, info)
+    if value is None:
+        raise ModelArtifactError(
+            f"{folder.name}: {MODEL_JSON} has no radius_factor; choose one on recounted fields "
+            "with `manage.py choose_radius_factor`."
+        )
+    return value
+
+
 class RadiusModel:
     """A loaded radius network; `log_half_sizes` takes a field of any size at the working scale."""
 
@@ -86,12 +97,7 @@ class RadiusModel:
 
     def required_factor(self) -> float:
         """`radius_factor`, refused with a typed error while the network has none."""
-        if self.factor is None:
-            raise ModelArtifactError(
-                f"{self.folder.name}: {MODEL_JSON} has no radius_factor; choose one on recounted fields "
-                "with `manage.py choose_radius_factor`."
-            )
-        return self.factor
+        return required_radius_factor(self.folder, self.info)
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,4 +1,4 @@
-"""The system check on `MARROWFIND_CENTRE_MODEL_DIR`."""
+"""The system checks on `MARROWFIND_CENTRE_MODEL_DIR` and `MARROWFIND_RADIUS_MODEL_DIR`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from inference.checks import centre_model_check
+from inference.checks import centre_model_check, radius_model_check
 from inference.engine.red_cell_centres import CENTRE_MODEL_DIR, CENTRE_MODEL_ENV, MODEL_JSON
+from inference.engine.red_cell_radius import RADIUS_MODEL_DIR, RADIUS_MODEL_ENV
 
 
 def test_unset_or_a_tuned_network_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,3 +36,20 @@ def test_a_missing_folder_or_an_untuned_network_is_an_error(
     (error,) = centre_model_check()
     assert "no peak_threshold" in error.msg
     assert "choose_centre_threshold" in (error.hint or "")
+
+
+def test_the_radius_network_variable_is_checked_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(RADIUS_MODEL_ENV, raising=False)
+    assert radius_model_check() == []
+    monkeypatch.setenv(RADIUS_MODEL_ENV, str(RADIUS_MODEL_DIR))
+    assert radius_model_check() == []
+    untuned = tmp_path / "untuned"
+    shutil.copytree(RADIUS_MODEL_DIR, untuned)
+    info = json.loads((untuned / MODEL_JSON).read_text())
+    del info["radius_factor"]
+    (untuned / MODEL_JSON).write_text(json.dumps(info))
+    monkeypatch.setenv(RADIUS_MODEL_ENV, str(untuned))
+    (error,) = radius_model_check()
+    assert error.id == "inference.E002"
+    assert "no radius_factor" in error.msg
+    assert "choose_radius_factor" in (error.hint or "")
