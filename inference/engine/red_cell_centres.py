@@ -182,11 +182,16 @@ def peak_threshold(folder: Path, info: dict[str, Any]) -> float | None:
 
 def required_peak_threshold(folder: Path, info: dict[str, Any]) -> float:
     """`peak_threshold`, refused with a typed error while the network has none."""
-    value = peak_threshold(folder, info)
+    return required_choice(folder, "peak_threshold", peak_threshold(folder, info), "choose_centre_threshold")
+
+
+def required_choice(folder: Path, key: str, value: float | None, command: str) -> float:
+    """A network's value chosen on recounted fields (`key` in its model.json), refused with a typed
+    error while none was chosen."""
     if value is None:
         raise ModelArtifactError(
-            f"{folder.name}: {MODEL_JSON} has no peak_threshold; choose one on recounted fields "
-            "with `manage.py choose_centre_threshold`."
+            f"{folder.name}: {MODEL_JSON} has no {key}; choose one on recounted fields "
+            f"with `manage.py {command}`."
         )
     return value
 

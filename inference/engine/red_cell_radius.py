@@ -29,9 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from .artifact import MODEL_JSON
 from .errors import ModelArtifactError
-from .red_cell_centres import LAST_FEATURES, build_centre_net, loaded_network, run_padded, verified_info
+from .red_cell_centres import (
+    LAST_FEATURES,
+    build_centre_net,
+    loaded_network,
+    required_choice,
+    run_padded,
+    verified_info,
+)
 
 RADIUS_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "red-cell-radius-v1"
 # A folder named here replaces the shipped network in every process that reads it (workers included).
@@ -73,13 +79,7 @@ def radius_factor(folder: Path, info: dict[str, Any]) -> float | None:
 
 def required_radius_factor(folder: Path, info: dict[str, Any]) -> float:
     """`radius_factor`, refused with a typed error while the network has none."""
-    value = radius_factor(folder, info)
-    if value is None:
-        raise ModelArtifactError(
-            f"{folder.name}: {MODEL_JSON} has no radius_factor; choose one on recounted fields "
-            "with `manage.py choose_radius_factor`."
-        )
-    return value
+    return required_choice(folder, "radius_factor", radius_factor(folder, info), "choose_radius_factor")
 
 
 class RadiusModel:
