@@ -19,11 +19,9 @@ only when a model is built.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,20 +103,3 @@ def default_radius_model() -> RadiusModel:
     """The radius network (the shipped one, or the folder `MARROWFIND_RADIUS_MODEL_DIR` names), loaded
     once per process."""
     return RadiusModel(Path(os.environ.get(RADIUS_MODEL_ENV) or RADIUS_MODEL_DIR))
-
-
-@contextlib.contextmanager
-def radius_model_from(folder: Path) -> Iterator[None]:
-    """Within the block, the segmentation's radius network is the one in `folder` (for choosing its
-    factor); the environment and the loaded network are restored after."""
-    previous = os.environ.get(RADIUS_MODEL_ENV)
-    os.environ[RADIUS_MODEL_ENV] = str(folder.resolve())
-    default_radius_model.cache_clear()
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(RADIUS_MODEL_ENV, None)
-        else:
-            os.environ[RADIUS_MODEL_ENV] = previous
-        default_radius_model.cache_clear()

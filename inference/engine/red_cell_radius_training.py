@@ -9,7 +9,6 @@ cell.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import cv2
 import numpy as np
 
 from .counting import parse_voc
-from .red_cell_radius import build_radius_net
+from .red_cell_radius import RadiusModel, build_radius_net, default_radius_model
 from .red_cell_training import (
     BATCH,
     CentreSample,
@@ -30,7 +29,7 @@ from .red_cell_training import (
     recount_errors,
     train_network,
 )
-from .segmentation import SegmentationParams, segment_cells
+from .segmentation import SegmentationParams, learned_radius_counts
 
 RADIUS_ARCHITECTURE = (
     "U-Net, 2 poolings, 16-32-48 channels, sigmoid heat map and log half-size map (red_cell_radius.py)"
@@ -117,17 +116,12 @@ def factor_errors(
     factors: list[float],
     params: SegmentationParams | None = None,
     progress: bool = True,
+    model: RadiusModel | None = None,
 ) -> dict[float, float]:
-    """RBC mean absolute percentage error of the learned-radius count (`segment_cells`) against the
-    recounted fields of a folder (`Images/NAME`), at each radius factor."""
-    params = params or SegmentationParams()
-
-    def counts(rgb: np.ndarray) -> dict[float, int]:
-        return {
-            factor: segment_cells(
-                rgb, dataclasses.replace(params, learned_radius=True, radius_factor=factor), measure=False
-            ).n_red
-            for factor in factors
-        }
-
-    return recount_errors(data_dir, recount, counts, progress)
+    """RBC mean absolute percentage error of the learned-radius count (`segment_cells`, with `model` or
+    the segmentation's own radius network) against the recounted fields of a folder (`Images/NAME`),
+    at each radius factor."""
+    radius_model = model or default_radius_model()
+    return recount_errors(
+        data_dir, recount, lambda rgb: learned_radius_counts(rgb, radius_model, factors, params), progress
+    )

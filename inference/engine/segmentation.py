@@ -35,7 +35,7 @@ from skimage.segmentation import watershed
 from .errors import ImageError
 from .morphometrics import CellMorphometrics, measure_nucleated_cell
 from .red_cell_centres import CentreModel, centre_features, default_centre_model, required_peak_threshold
-from .red_cell_radius import FACTOR_RANGE, default_radius_model
+from .red_cell_radius import FACTOR_RANGE, RadiusModel, default_radius_model
 
 WORK_RADIUS_PX = 10.0
 _ESTIMATE_SIDE = 256
@@ -766,10 +766,24 @@ def learned_radius(rgb: np.ndarray, params: SegmentationParams) -> float | None:
 def _learned_radius(rgb: np.ndarray, params: SegmentationParams, prepared: Prepared) -> float | None:
     radius_model = default_radius_model()
     # Asked first, so an untuned network is refused on every field, not only where cells are found.
+    factor = _checked_factor(params, radius_model)
+    half_size = _learned_half_size(params, prepared, radius_model)
+    return None if half_size is None else _clipped_radius(rgb, factor * half_size)
+
+
+def _checked_factor(params: SegmentationParams, radius_model: RadiusModel) -> float:
     factor = radius_model.required_factor() if params.radius_factor is None else params.radius_factor
     low, high = FACTOR_RANGE
     if not low <= factor <= high:
         raise ValueError(f"radius_factor must be from {low} to {high}, not {factor!r}.")
+    return factor
+
+
+def _learned_half_size(
+    params: SegmentationParams, prepared: Prepared, radius_model: RadiusModel
+) -> float | None:
+    """The median half-size (input pixels) the radius network gives at the centre network's peaks, or
+    None when there are fewer than `_MIN_SIZED_CELLS` peaks."""
     smoothed, _, _, r_full = prepared
     features, scale = _centre_input(smoothed, r_full)
     centre_model = default_centre_model()
@@ -780,9 +794,14 @@ def _learned_radius(rgb: np.ndarray, params: SegmentationParams, prepared: Prepa
     if len(peaks) < _MIN_SIZED_CELLS:
         return None
     half_sizes = np.exp(radius_model.log_half_sizes(features)[peaks[:, 0], peaks[:, 1]])
+    return float(np.median(half_sizes)) / scale
+
+
+def _clipped_radius(rgb: np.ndarray, radius: float) -> float:
+    """The radius clamped to `_RADIUS_RANGE` of the field's longer side, as the estimate is."""
     low, high = _RADIUS_RANGE
     longer = max(rgb.shape[:2])
-    return float(np.clip(factor * float(np.median(half_sizes)) / scale, low * longer, high * longer))
+    return float(np.clip(radius, low * longer, high * longer))
 
 
 def _cells(
@@ -805,14 +824,20 @@ def _cells(
 
 
 def _median_count_cells(
-    rgb: np.ndarray, params: SegmentationParams, radius: float, prepared: Prepared
+    rgb: np.ndarray,
+    params: SegmentationParams,
+    radius: float,
+    prepared: Prepared,
+    nuclei: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, int, float]:
     """`_cells` at each of `_RADIUS_STEPS` times `radius`: the one whose red-cell count is the median,
     and among those the one nearest `radius`. The nucleated cells are the estimated radius's in every
     pass: the nucleus split and the platelet size follow the radius, and the learned one (fitted to the
     red cells' boxes) split or dropped more of them (docs/counting.md). `prepared` is `_prepare`'s
-    result at the estimated radius: the blur and the colour masks do not depend on the radius."""
-    nuclei = _watershed_cells(rgb, params, prepared=prepared)[4]
+    result at the estimated radius: the blur and the colour masks do not depend on the radius; `nuclei`
+    the estimated radius's nucleus labels, when already at hand."""
+    if nuclei is None:
+        nuclei = _watershed_cells(rgb, params, prepared=prepared)[4]
     smoothed, nucleus, cells, _ = prepared
     passes = [
         _cells(
@@ -827,6 +852,29 @@ def _median_count_cells(
     return min(
         (cells for cells in passes if cells[3] == median), key=lambda cells: abs(math.log(cells[4] / radius))
     )
+
+
+def learned_radius_counts(
+    rgb: np.ndarray, radius_model: RadiusModel, factors: list[float], params: SegmentationParams | None = None
+) -> dict[float, int]:
+    """The red-cell count `segment_cells` gives in the learned-radius mode with `radius_model` at each
+    radius factor, with the field's preparation, the networks' sizes and the estimated radius's nuclei
+    computed once (for choosing a network's factor)."""
+    params = params or SegmentationParams()
+    _checked_rgb(rgb)
+    for factor in factors:
+        _checked_factor(dataclasses.replace(params, radius_factor=factor), radius_model)
+    prepared = _prepare(rgb, params)
+    half_size = _learned_half_size(params, prepared, radius_model)
+    if half_size is None:
+        return dict.fromkeys(factors, _cells(rgb, params, prepared=prepared)[3])
+    nuclei = _watershed_cells(rgb, params, prepared=prepared)[4]
+    return {
+        factor: _median_count_cells(rgb, params, _clipped_radius(rgb, factor * half_size), prepared, nuclei)[
+            3
+        ]
+        for factor in factors
+    }
 
 
 def segment_cells(

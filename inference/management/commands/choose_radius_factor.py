@@ -47,15 +47,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.engine.counting import load_recount
         from inference.engine.errors import EngineError
-        from inference.engine.red_cell_radius import RadiusModel, radius_model_from
+        from inference.engine.red_cell_radius import RadiusModel
         from inference.engine.red_cell_radius_training import factor_errors
         from inference.engine.red_cell_training import record_choice
 
         try:
             model = RadiusModel(options["model"])
             recount = load_recount(options["recount"])
-            with radius_model_from(options["model"]):
-                errors = factor_errors(options["data"], recount, options["factors"])
+            errors = factor_errors(options["data"], recount, options["factors"], model=model)
         except EngineError as exc:
             raise CommandError(str(exc)) from exc
         # The lowest error; on a tie the factor nearer 1.
