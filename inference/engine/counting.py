@@ -1,7 +1,8 @@
 """Counting evaluation against Pascal VOC boxes (BCCD / CBC layout: `Images/*.jpg`, `Annotations/*.xml`).
 
-Object names `WBC`, `RBC` and `Platelets` are counted; a nucleated-cell prediction is compared with
-`WBC`, a red-cell prediction with `RBC`; platelets are annotated but never predicted as cells.
+Object names `WBC`, `RBC` and `Platelets` (in any case, `Platelet` too) are counted; a nucleated-cell
+prediction is compared with `WBC`, a red-cell prediction with `RBC`; platelets are annotated but never
+predicted as cells.
 
 Where the red-cell boxes are incomplete (many BCCD fields box about half the red cells), two figures
 stay sound: the box recall (boxed red cells found, one predicted cell per box, which missing boxes
@@ -27,6 +28,9 @@ from .perturbation import Perturbation
 from .segmentation import SegmentationParams, SegmentationResult, segment_cells
 
 VOC_KINDS: tuple[str, ...] = ("WBC", "RBC", "Platelets")
+# Other annotators of these data sets write the names in lower case or the singular ("rbc",
+# "Platelet"); each spelling maps to the one name the counts are kept under.
+_VOC_NAMES = {"wbc": "WBC", "rbc": "RBC", "platelets": "Platelets", "platelet": "Platelets"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 
 
@@ -109,9 +113,10 @@ def parse_voc(path: Path) -> VocAnnotation:
     height = int(_number(size, "height", path)) if size is not None else 0
     boxes = []
     for obj in root.iter("object"):
-        name = _text(obj, "name", path)
-        if name not in VOC_KINDS:
-            raise DatasetError(f"{path.name}: unknown object name {name!r}; expected one of {VOC_KINDS}.")
+        written = _text(obj, "name", path)
+        name = _VOC_NAMES.get(written.lower(), "")
+        if not name:
+            raise DatasetError(f"{path.name}: unknown object name {written!r}; expected one of {VOC_KINDS}.")
         bndbox = obj.find("bndbox")
         if bndbox is None:
             raise DatasetError(f"{path.name}: an object {name!r} has no <bndbox>.")

@@ -37,6 +37,13 @@ def test_parse_voc_counts_each_kind(tmp_path: Path) -> None:
     assert annotation.boxes[0].xmax == 30
 
 
+def test_parse_voc_accepts_other_spellings_of_the_kinds(tmp_path: Path) -> None:
+    path = tmp_path / "a.xml"
+    path.write_text(voc_xml([("wbc", (1, 2, 30, 40)), ("Rbc", (5, 5, 9, 9)), ("platelet", (1, 1, 2, 2))]))
+    annotation = parse_voc(path)
+    assert [box.name for box in annotation.boxes] == ["WBC", "RBC", "Platelets"]
+
+
 @pytest.mark.parametrize(
     "text",
     [
