@@ -97,6 +97,16 @@ class SegmentationParams:
     nucleus_split_depth: float = 0.9
     nucleus_split_distance: float = 1.0
     nucleus_split_min_area: float = 1.6
+    # A clump of touching blasts: a nucleus component of at least this many red-cell areas, with at
+    # least this many distance peaks `nucleus_clump_depth` deep, and no more convex than this. No single
+    # white cell of the CBC set gives one; packed ALL blasts, whose nuclei are 1-1.5 red cells in area
+    # and fill their cells, give many. It is split at all those peaks, keeping parts down to
+    # `nucleus_clump_min_part` red cells (docs/counting.md, "Packed blasts").
+    nucleus_clump_min_area: float = 4.0
+    nucleus_clump_min_peaks: int = 3
+    nucleus_clump_max_solidity: float = 0.8
+    nucleus_clump_depth: float = 0.7
+    nucleus_clump_min_part: float = 0.7
     # Red-cell markers: distance-transform peaks at least this far apart and this deep.
     marker_min_distance: float = 0.7
     marker_min_depth: float = 0.35
@@ -380,18 +390,23 @@ def estimate_cell_radius(
 
 def _split_nuclei(nucleus: np.ndarray, r: float, params: SegmentationParams) -> np.ndarray:
     """Label nuclei: merge lobes, drop platelets, split touching nuclei of neighbouring cells."""
+    cell_area = math.pi * r * r
     merged = cv2.morphologyEx(
         nucleus.astype(np.uint8), cv2.MORPH_CLOSE, _disk(params.nucleus_merge_radius * r)
     )
     merged = cv2.morphologyEx(merged, cv2.MORPH_OPEN, _disk(0.1 * r)).astype(bool)
     merged = _fill_holes(merged)
-    merged = _remove_small(merged, params.min_nucleus_area * math.pi * r * r)
+    merged = _remove_small(merged, params.min_nucleus_area * cell_area)
     n, comp = cv2.connectedComponents(merged.astype(np.uint8), connectivity=8)
     if n <= 1:
         return np.zeros(nucleus.shape, dtype=np.int32)
     dist = cv2.distanceTransform(merged.astype(np.uint8), cv2.DIST_L2, 5)
-    peaks = _local_maxima(dist, params.nucleus_split_distance * r, params.nucleus_split_depth * r, merged)
-    per_component = np.bincount(comp[tuple(peaks.T)], minlength=n) if len(peaks) else np.zeros(n, int)
+    shallowest = min(params.nucleus_split_depth, params.nucleus_clump_depth) * r
+    peaks = _local_maxima(dist, params.nucleus_split_distance * r, shallowest, merged)
+    clumps = _blast_clumps(comp, n, peaks, r, params)
+    deep = dist[tuple(peaks.T)] >= params.nucleus_split_depth * r
+    peaks = peaks[deep | clumps[comp[tuple(peaks.T)]]]
+    per_component = np.bincount(comp[tuple(peaks.T)], minlength=n)
     markers = np.zeros(nucleus.shape, dtype=np.int32)
     for index, (y, x) in enumerate(peaks):
         if per_component[comp[y, x]] > 1:
@@ -402,15 +417,15 @@ def _split_nuclei(nucleus: np.ndarray, r: float, params: SegmentationParams) -> 
     # A part smaller than a nucleus joins the neighbour it shares most outline with: the lobes of a
     # neutrophil are each smaller, and become one nucleus again, while a clump of touching blasts
     # keeps its nucleus-sized parts even when one part is a sliver (docs/counting.md).
-    min_part = params.nucleus_split_min_area * math.pi * r * r
     nuclei = np.zeros(nucleus.shape, dtype=np.int32)
     next_id = 1
     for comp_id in range(1, n):
         inside = comp == comp_id
         if split is not None and per_component[comp_id] > 1:
+            part_bound = params.nucleus_clump_min_part if clumps[comp_id] else params.nucleus_split_min_area
             rows, cols = np.nonzero(inside)
             window = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
-            parts = _merge_small_parts(np.where(inside[window], split[window], 0), min_part)
+            parts = _merge_small_parts(np.where(inside[window], split[window], 0), part_bound * cell_area)
             for part in np.unique(parts[parts > 0]):
                 nuclei[window][parts == part] = next_id
                 next_id += 1
@@ -418,6 +433,21 @@ def _split_nuclei(nucleus: np.ndarray, r: float, params: SegmentationParams) -> 
         nuclei[inside] = next_id
         next_id += 1
     return nuclei
+
+
+def _blast_clumps(
+    comp: np.ndarray, n: int, peaks: np.ndarray, r: float, params: SegmentationParams
+) -> np.ndarray:
+    """Per nucleus component: is it a clump of touching blasts (see `nucleus_clump_min_area`)."""
+    areas = np.bincount(comp.ravel(), minlength=n)
+    peak_counts = np.bincount(comp[tuple(peaks.T)], minlength=n)
+    clumps = (areas >= params.nucleus_clump_min_area * math.pi * r * r) & (
+        peak_counts >= params.nucleus_clump_min_peaks
+    )
+    clumps[0] = False
+    for comp_id in np.nonzero(clumps)[0]:
+        clumps[comp_id] = _solidity(comp == comp_id) <= params.nucleus_clump_max_solidity
+    return clumps
 
 
 def _merge_small_parts(parts: np.ndarray, min_area: float) -> np.ndarray:

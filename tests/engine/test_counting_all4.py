@@ -1,4 +1,4 @@
-"""Counts on 20 ALL fields (all4 val) against three raters counting by eye; skipped where the data is
+"""Counts on 58 ALL fields (all4 val) against three raters counting by eye; skipped where the data is
 absent. The fields are 224x224, packed with blasts and blue-grey red cells (docs/counting.md)."""
 
 from __future__ import annotations
@@ -24,16 +24,17 @@ pytestmark = [
 def test_counts_against_the_raters_on_the_all_fields() -> None:
     with RECOUNT.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 20
+    assert len(rows) == 58
     predicted = [segment_cells(read_image(ALL4_VAL / row["image"]), measure=False) for row in rows]
     nucleated = np.array([result.n_nucleated for result in predicted])
     true_nucleated = np.array([int(row["nucleated"]) for row in rows])
     red = np.array([result.n_red for result in predicted])
     true_red = np.array([int(row["red_cells"]) for row in rows])
-    # 1.8 nucleated cells per field off (2.8 before an undersized part of touching nuclei stopped
-    # undoing their split, and a nucleus of 0.4 of the red-cell radius estimate started to cap it).
-    # The three raters gave the same count on 16 fields and differ by two cells at most.
-    assert np.abs(nucleated - true_nucleated).mean() <= 2.0
-    # Red cells: 15.1% (the watershed alone 17.0%); WBC-Benign-131, a dense pale field, found 22 of
-    # 116 before the cap (its radius estimated at 25 pixels for about 8) and 72 now.
-    assert 100 * np.mean(np.abs(red - true_red) / true_red) <= 16.5
+    # 1.76 nucleated cells per field off over the 58 (2.42 on the first 40 before clumps of touching
+    # blasts were split at every peak; batch 5, counted after that rule was fixed, went from 3.56 to
+    # 2.56). The three raters gave the same count on 40 fields and differ by five cells at most.
+    assert np.abs(nucleated - true_nucleated).mean() <= 1.9
+    # Red cells: 14.7% (15.1%, 12.8% and 16.5% on batches 1-2, 3-4 and 5). Most of it is a radius
+    # estimated 20-50% high in fields packed with blasts (WBC-Malignant-Pre-818: 15 pixels for about
+    # 10, 22 red cells found for 58).
+    assert 100 * np.mean(np.abs(red - true_red) / true_red) <= 15.5

@@ -314,6 +314,35 @@ def test_a_small_part_of_touching_nuclei_joins_its_neighbour_instead_of_undoing_
     assert nuclei[50, 30] != nuclei[50, 59] == nuclei[50, 81]
 
 
+def _nucleus_mask(centres: list[tuple[int, int]], radius: int) -> np.ndarray:
+    mask = np.zeros((140, 180), np.uint8)
+    for centre in centres:
+        cv2.circle(mask, centre, radius, 1, thickness=-1)
+    return mask.astype(bool)
+
+
+def test_a_bent_chain_of_blast_nuclei_is_split_into_every_nucleus() -> None:
+    # Six touching nuclei of 1.2 red cells each, bent like packed ALL blasts (7.3 red cells in all,
+    # solidity 0.63): each part is under the 1.6 red cells that keeps a neutrophil's lobes together,
+    # so before the clump rule the chain gave 2 cells.
+    centres = [(30, 30), (30, 50), (30, 70), (30, 90), (50, 90), (70, 90)]
+    nuclei = _split_nuclei(_nucleus_mask(centres, 11), 10.0, SegmentationParams())
+    assert nuclei.max() == 6
+    assert len({int(nuclei[y, x]) for x, y in centres}) == 6
+    without_rule = _split_nuclei(
+        _nucleus_mask(centres, 11), 10.0, SegmentationParams(nucleus_clump_min_area=1e9)
+    )
+    assert without_rule.max() < 6
+
+
+def test_the_lobes_of_one_white_cell_stay_one_nucleus() -> None:
+    # Four small lobes in a row (1.9 red cells in all): under the clump rule's least area.
+    lobes = _split_nuclei(
+        _nucleus_mask([(50, 60), (64, 60), (78, 60), (92, 60)], 7), 10.0, SegmentationParams()
+    )
+    assert lobes.max() == 1
+
+
 def test_undersized_parts_merge_into_the_neighbour_they_touch_most() -> None:
     parts = np.array(
         [
