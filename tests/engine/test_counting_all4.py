@@ -1,4 +1,4 @@
-"""Counts on 58 ALL fields (all4 val) against three raters counting by eye; skipped where the data is
+"""Counts on 76 ALL fields (all4 val) against three raters counting by eye; skipped where the data is
 absent. The fields are 224x224, packed with blasts and blue-grey red cells (docs/counting.md)."""
 
 from __future__ import annotations
@@ -24,17 +24,18 @@ pytestmark = [
 def test_counts_against_the_raters_on_the_all_fields() -> None:
     with RECOUNT.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 58
+    assert len(rows) == 76
     predicted = [segment_cells(read_image(ALL4_VAL / row["image"]), measure=False) for row in rows]
     nucleated = np.array([result.n_nucleated for result in predicted])
     true_nucleated = np.array([int(row["nucleated"]) for row in rows])
     red = np.array([result.n_red for result in predicted])
     true_red = np.array([int(row["red_cells"]) for row in rows])
-    # 1.76 nucleated cells per field off over the 58 (2.42 on the first 40 before clumps of touching
-    # blasts were split at every peak; batch 5, counted after that rule was fixed, went from 3.56 to
-    # 2.56). The three raters gave the same count on 40 fields and differ by five cells at most.
-    assert np.abs(nucleated - true_nucleated).mean() <= 1.9
-    # Red cells: 14.7% (15.1%, 12.8% and 16.5% on batches 1-2, 3-4 and 5). Most of it is a radius
-    # estimated 20-50% high in fields packed with blasts (WBC-Malignant-Pre-818: 15 pixels for about
-    # 10, 22 red cells found for 58).
-    assert 100 * np.mean(np.abs(red - true_red) / true_red) <= 15.5
+    # 1.33 nucleated cells per field off over the 76 fields. It was 2.42 on the first 40, before
+    # clumps of touching blasts were split at every peak and the radius was measured without the
+    # nuclei where they crowd the field. Batches 5 and 6 were each counted after one of those rules
+    # was fixed: batch 5 went from 3.56 to 2.56, batch 6 from 2.00 to 1.44. On 48 fields the three
+    # raters gave the same count; they differ by seven at most, over smudge cells.
+    assert np.abs(nucleated - true_nucleated).mean() <= 1.45
+    # Red cells: 10.1% (14.7% on the first 58 before the radius change; batch 6 8.8% -> 6.3%).
+    # WBC-Malignant-Pre-818 had its radius estimated at 15 pixels for about 10 and found 22 of 58.
+    assert 100 * np.mean(np.abs(red - true_red) / true_red) <= 11.0
