@@ -31,8 +31,9 @@ from .artifact import save_weights, write_model_json
 from .counting import find_pairs, parse_voc
 from .errors import DatasetError, EngineError
 from .imageio import read_image
+from .mask_ops import disk
 from .red_cell_centres import WEIGHTS_FILE, CentreModel, build_centre_net, read_centre_info
-from .segmentation import WORK_RADIUS_PX, _disk, centre_input, red_cell_counts
+from .segmentation import WORK_RADIUS_PX, centre_input, red_cell_counts
 
 CROP = 80
 BATCH = 16
@@ -91,7 +92,7 @@ def centre_sample(rgb: np.ndarray, boxes: list[Box], name: str) -> CentreSample:
         sigma = max(1.5, _TARGET_SIGMA * ((x1 - x0) + (y1 - y0)) / 4)
         target = np.maximum(target, _gaussian((height, width), row, col, sigma))
     unboxed = (cells & ~boxed).astype(np.uint8)
-    ignore = cv2.dilate(unboxed, _disk(_IGNORE_MARGIN)).astype(bool) & ~boxed
+    ignore = cv2.dilate(unboxed, disk(_IGNORE_MARGIN)).astype(bool) & ~boxed
     return CentreSample(name, features, target.astype(np.float32), (~ignore).astype(np.float32), scale)
 
 

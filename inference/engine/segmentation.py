@@ -29,29 +29,19 @@ from typing import Any
 
 import cv2
 import numpy as np
-from skimage.filters import threshold_otsu
 from skimage.segmentation import watershed
 
+from .cell_radius import RADIUS_RANGE, estimate_cell_radius
 from .errors import ImageError
+from .mask_ops import disk, elongation, fill_small_holes, local_maxima, otsu, solidity
 from .morphometrics import CellMorphometrics, measure_nucleated_cell
+from .nuclei import split_nuclei
 from .red_cell_centres import CentreModel, centre_features, default_centre_model, required_peak_threshold
 from .red_cell_radius import FACTOR_RANGE, RadiusModel, default_radius_model
+from .segmentation_params import SegmentationParams
 
 WORK_RADIUS_PX = 10.0
-_ESTIMATE_SIDE = 256
 _MIN_SIDE = 16
-# Holes filled before measuring the red cells (pale centres), as a fraction of the longer side.
-_HOLE_RADIUS_FRACTION = 1.0 / 20.0
-# Plausible red-cell radius, as fractions of the longer side (about 1/28 on all4, 1/15 on BCCD).
-_RADIUS_RANGE = (1.0 / 40.0, 1.0 / 6.0)
-# Packing discs of overlapping cells are about 15% smaller than the cells; an area-weighted median
-# above this multiple of their plain median is pulled up by clumps the mask merged.
-_CLUMP_RATIO = 1.2
-# Second pass: holes up to this fraction of the first estimate are pale centres; the refined estimate
-# is kept only when it is smaller and not below this fraction of the first (a pale centre left open
-# would leave only the thin ring).
-_PALE_CENTRE_FRACTION = 0.6
-_REFINE_FLOOR = 0.6
 # A single red cell's region is about this many packing-disc areas (the fallback when a field has
 # too few single cells to measure): the median over 234 CBC red cells whose box overlaps no other box
 # and holds one region is 1.33 (quartiles 1.10 and 1.57).
@@ -63,106 +53,11 @@ _FUSION_FIT_POINTS = 200
 # no CBC field is under 0.68, while on the densest fields of another laboratory (all4) it sees only
 # part of the cells and would pull their counts down (docs/counting.md).
 _CENTRE_NETWORK_QUORUM = 0.65
-# A nucleus caps the red-cell radius when it is at least this fraction of the estimate (a platelet is
-# about 0.2-0.4 of a red cell's radius). At 0.5 a dense, pale ALL field whose estimate was 2.3 times
-# too large kept it (all4 WBC-Benign-131: 25 pixels; its largest nucleus 10.9) and lost every white
-# cell as a platelet; 0.4 changes no other all4 val or CBC field (docs/counting.md).
-_NUCLEUS_CAP_RATIO = 0.4
-# Where nuclei cover at least this share of the cell mask (packed ALL blasts), the discs beside them
-# (the blasts' rims, and the gaps between touching blasts) outnumber the red cells' and pull the radius
-# up by 20-50%; the estimate is then taken again with the nuclei cut out of the mask. Below it the few
-# white cells' surroundings are part of how the estimate was measured: cutting them out everywhere
-# shrank a quarter of the CBC estimates by 4-60%. No CBC field reaches 0.28 (docs/counting.md).
-_NUCLEUS_SHARE_FOR_CUT = 0.25
 # The learned-radius mode segments at these multiples of the learned radius and keeps the median
 # count: a one-pixel change of the working image moves a count by up to four cells (docs/counting.md).
 _RADIUS_STEPS = (0.94, 0.96, 0.98, 1.0, 1.02, 1.04, 1.06)
 # Fewer centre-network peaks than this give no learned radius (the estimate is kept).
 _MIN_SIZED_CELLS = 3
-
-
-@dataclass(frozen=True)
-class SegmentationParams:
-    """Tuning knobs; lengths are fractions of the red-cell radius `r`, areas fractions of pi*r^2."""
-
-    # Fixed red-cell radius in pixels of the input image; None estimates it from the image.
-    cell_radius_px: float | None = None
-    # Purple score threshold: Otsu on the foreground, clipped to this range (CIELAB units).
-    nucleus_threshold_min: float = 15.0
-    nucleus_threshold_max: float = 40.0
-    # Least colour difference (CIELAB) from the background that can be a cell.
-    min_foreground_contrast: float = 6.0
-    # Foreground threshold as a fraction of Otsu's: pale red cells (faint rims, centres like the
-    # glass) fall below Otsu's split between glass and well-stained cells.
-    foreground_otsu_fraction: float = 0.8
-    # Lobes of one nucleus (neutrophils) closer than this are one nucleus.
-    nucleus_merge_radius: float = 0.35
-    # Smallest nucleus; platelets (about 0.05-0.15 of a red cell's area) stay below it.
-    min_nucleus_area: float = 0.45
-    # A nucleus is split into several cells only at distance peaks this deep and this far apart.
-    nucleus_split_depth: float = 0.9
-    nucleus_split_distance: float = 1.0
-    nucleus_split_min_area: float = 1.6
-    # A clump of touching blasts: a nucleus component of at least this many red-cell areas, with at
-    # least this many distance peaks `nucleus_clump_depth` deep, and no more convex than this. No single
-    # white cell of the CBC set gives one; packed ALL blasts, whose nuclei are 1-1.5 red cells in area
-    # and fill their cells, give many. It is split at all those peaks, keeping parts down to
-    # `nucleus_clump_min_part` red cells (docs/counting.md, "Packed blasts").
-    nucleus_clump_min_area: float = 4.0
-    nucleus_clump_min_peaks: int = 3
-    nucleus_clump_max_solidity: float = 0.8
-    nucleus_clump_depth: float = 0.7
-    nucleus_clump_min_part: float = 0.7
-    # Red-cell markers: distance-transform peaks at least this far apart and this deep.
-    marker_min_distance: float = 0.7
-    marker_min_depth: float = 0.35
-    # Foreground this close to a nucleus goes to that nucleated cell first, and red-cell markers are
-    # found on the rest: a red cell touching a white cell otherwise has no distance peak of its own
-    # (the distance keeps rising towards the larger white cell) and is swallowed by it. At 1 r the
-    # zone also swallowed red cells lying against a white cell (CBC recount error 13.4 %, 9.2 % at
-    # 0.5 r); below 0.5 r more white-cell cytoplasm goes to red cells (docs/counting.md).
-    nucleus_zone: float = 0.5
-    # Pale centres of red cells are holes in the mask; holes up to this area are filled.
-    max_hole_area: float = 1.0
-    # A red-cell region smaller than this (a fragment) is not counted.
-    min_cell_area: float = 0.3
-    # `min_border_cell_area` and the `clump_*_cells` sizes are in units of the field's typical red cell:
-    # the median area of its single red-cell regions away from the border (r, the radius of the packing
-    # discs, can be smaller than the cells').
-    # A region cut by the image border is counted only when at least this much of a cell is in the
-    # field. Counters by eye count a cut cell when about 40-45% of its width is inside, about 35-40%
-    # of its area; the typical cell's region is also somewhat larger than a cut cell's visible part.
-    min_border_cell_area: float = 0.35
-    # Regions of at least this many cells whose outline is concave (solidity at most
-    # `clump_max_solidity`: overlapping discs) are split into that many cells.
-    clump_split_cells: float = 1.3
-    clump_max_solidity: float = 0.93
-    # A region this many cells large is split whatever its shape: no red cell is twice the field's
-    # typical one, and a ring of cells whose enclosed glass was filled as a pale centre looks convex.
-    clump_any_shape_cells: float = 2.0
-    # Two red cells that overlap widely leave a nearly convex but long region: such a region (of at
-    # least `clump_split_cells` cells) is split too when its elongation (the ratio of its principal
-    # axes) is at least this. A region is a single cell, for the typical cell's area, only when it is
-    # convex and rounder than `single_cell_max_elongation`: taking convex pairs in made the typical
-    # cell about 1.2 cells large in dense fields, and their pairs then stayed whole.
-    clump_min_elongation: float = 1.5
-    single_cell_max_elongation: float = 1.3
-    # Second opinion of the centre network (`red_cell_centres`): each clump of touching red-cell
-    # regions holds the mean of the watershed's cells and the network's peaks in it, and is re-cut
-    # when that differs (docs/counting.md). Peaks at least `centre_threshold` high (None: the
-    # network's own `peak_threshold`, chosen for it on recounted fields by `choose_centre_threshold`;
-    # the mean's weight was chosen on cross-fitted marked fields too) and `centre_min_distance` r apart
-    # (0.6 r is closer than two overlapping cells' centres come).
-    use_centre_network: bool = True
-    centre_threshold: float | None = None
-    centre_min_distance: float = 0.6
-    # Learned-radius mode (`red_cell_radius`; off by default, turned on per laboratory after its own
-    # recount shows it helps, docs/counting.md): the radius is `radius_factor` (None: the radius
-    # network's own, chosen by `choose_radius_factor`) times the median cell half-size the radius
-    # network gives at the centre network's peaks, and of the segmentations at `_RADIUS_STEPS` times
-    # it the one with the median red-cell count is kept. Ignored when `cell_radius_px` is set.
-    learned_radius: bool = False
-    radius_factor: float | None = None
 
 
 @dataclass
@@ -215,289 +110,20 @@ def _lab_features(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return purple, distance
 
 
-def _otsu(values: np.ndarray, default: float) -> float:
-    if values.size < 2 or float(values.max()) - float(values.min()) < 1e-6:
-        return default
-    return float(threshold_otsu(values))
-
-
-def _disk(radius: float) -> np.ndarray:
-    size = max(1, round(radius))
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1, 2 * size + 1))
-
-
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Holes filled: background not reachable from the image border (flood fill; scipy's is slower)."""
-    padded = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), dtype=np.uint8)
-    padded[1:-1, 1:-1] = mask.astype(np.uint8)
-    flood_mask = np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), dtype=np.uint8)
-    cv2.floodFill(padded, flood_mask, (0, 0), 2)
-    return padded[1:-1, 1:-1] != 2
-
-
-def _local_maxima(
-    image: np.ndarray, radius: float, threshold: float, mask: np.ndarray | None = None
-) -> np.ndarray:
-    """(row, col) of the maxima of `image` within a disc of `radius`, one per plateau, above `threshold`."""
-    peaks = (image >= cv2.dilate(image, _disk(radius))) & (image >= threshold)
-    if mask is not None:
-        peaks &= mask
-    n, comp, _, centroids = cv2.connectedComponentsWithStats(peaks.astype(np.uint8), connectivity=8)
-    if n <= 1:
-        return np.zeros((0, 2), dtype=np.int64)
-    # One point per plateau: the plateau pixel nearest its centroid.
-    ys, xs = np.nonzero(comp)
-    ids = comp[ys, xs]
-    gaps = (xs - centroids[ids, 0]) ** 2 + (ys - centroids[ids, 1]) ** 2
-    order = np.lexsort((gaps, ids))
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = ids[order][1:] != ids[order][:-1]
-    chosen = order[first]
-    return np.stack([ys[chosen], xs[chosen]], axis=1).astype(np.int64)
-
-
-def _fill_small_holes(mask: np.ndarray, max_area: float) -> np.ndarray:
-    holes = _fill_holes(mask) & ~mask
-    if not holes.any():
-        return mask
-    n, hole_labels, stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
-    small = np.zeros(n, dtype=bool)
-    small[1:] = stats[1:, cv2.CC_STAT_AREA] <= max_area
-    return mask | small[hole_labels]
-
-
-def _remove_small(mask: np.ndarray, min_area: float) -> np.ndarray:
-    n, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    keep = np.zeros(n, dtype=bool)
-    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
-    return keep[comp]
-
-
 def _masks(rgb: np.ndarray, params: SegmentationParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw nucleus, foreground and pale-inclusive foreground masks (before any size-dependent clean-up).
 
     The scale estimate uses the foreground at Otsu's threshold; the cells are grown in the looser one.
     """
     purple, distance = _lab_features(rgb)
-    t_nuc = _otsu(purple[distance > 8.0], params.nucleus_threshold_min)
+    t_nuc = otsu(purple[distance > 8.0], params.nucleus_threshold_min)
     t_nuc = min(max(t_nuc, params.nucleus_threshold_min), params.nucleus_threshold_max)
     nucleus = purple > t_nuc
     # A floor on the threshold keeps camera noise on empty glass from becoming cells.
-    t_otsu = _otsu(distance[~nucleus], params.min_foreground_contrast)
+    t_otsu = otsu(distance[~nucleus], params.min_foreground_contrast)
     foreground = (distance > max(t_otsu, params.min_foreground_contrast)) | nucleus
     t_pale = max(params.foreground_otsu_fraction * t_otsu, params.min_foreground_contrast)
     return nucleus, foreground, (distance > t_pale) | nucleus
-
-
-def _disc_radii(mask: np.ndarray, exclude: np.ndarray) -> np.ndarray:
-    """Radii of the discs that pack `mask`: distance peaks that do not lie inside a deeper peak's disc.
-
-    The criterion is scale-free (each peak is judged by its own radius), so a clump of touching cells
-    yields one disc per cell without knowing the cell size beforehand.
-    """
-    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
-    peaks = _local_maxima(dist, 1, 2.0)
-    if len(peaks) == 0:
-        return np.zeros(0)
-    peaks = peaks[~exclude[tuple(peaks.T)]]
-    values = dist[tuple(peaks.T)]
-    points = peaks.astype(np.float32)
-    # A peak inside a deeper peak's disc (with a 10% margin) is part of that cell, not a cell of its own.
-    inside = np.zeros(len(values), dtype=bool)
-    for start in range(0, len(values), 512):
-        block = points[start : start + 512]
-        gaps = np.hypot(block[:, None, 0] - points[None, :, 0], block[:, None, 1] - points[None, :, 1])
-        deeper = values[None, :] > values[start : start + 512, None]
-        inside[start : start + 512] = np.any(deeper & (gaps < 0.9 * values[None, :]), axis=1)
-    return values[~inside].astype(np.float64)
-
-
-def _nucleus_radius(nucleus: np.ndarray, merge_radius: float) -> float:
-    """Equivalent radius of the largest nucleus inside the field (0 when there is none).
-
-    Blobs closer than `merge_radius` are one nucleus: a paler stain breaks a nucleus into pieces
-    (CBC 00000 at 0.7 of its saturation: its largest piece has radius 27 pixels, the nucleus 70). A
-    nucleus cut by the image border is only part of one, so it does not count either.
-    """
-    merged = cv2.morphologyEx(nucleus.astype(np.uint8), cv2.MORPH_CLOSE, _disk(merge_radius))
-    opened = cv2.morphologyEx(merged, cv2.MORPH_OPEN, _disk(1))
-    _, _, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
-    height, width = nucleus.shape
-    left, top = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
-    right, bottom = left + stats[1:, cv2.CC_STAT_WIDTH], top + stats[1:, cv2.CC_STAT_HEIGHT]
-    inside = (left > 0) & (top > 0) & (right < width) & (bottom < height)
-    if not inside.any():
-        return 0.0
-    return math.sqrt(float(stats[1:, cv2.CC_STAT_AREA][inside].max()) / math.pi)
-
-
-def _capped(radius: float, nucleus_radius: float) -> float:
-    """A red cell is not larger than a nucleus-sized blob beside it (see `estimate_cell_radius`)."""
-    return min(radius, nucleus_radius) if nucleus_radius >= _NUCLEUS_CAP_RATIO * radius else radius
-
-
-def _packing_radius(
-    fg: np.ndarray, exclude: np.ndarray, hole_radius: float, cut: np.ndarray | None = None
-) -> float:
-    """One pass of `estimate_cell_radius` with holes up to `hole_radius` filled, then the `cut` pixels
-    taken out (after the filling, or a cut nucleus would be filled back as a hole); 0 when nothing is
-    found."""
-    filled = _fill_small_holes(fg, math.pi * hole_radius * hole_radius)
-    mask = cv2.morphologyEx(filled.astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
-    if cut is not None:
-        mask[cut] = 0
-    radii = np.sort(_disc_radii(mask, exclude))
-    if radii.size == 0:
-        return 0.0
-    weights = np.cumsum(radii**2)
-    weighted_median = float(radii[np.searchsorted(weights, weights[-1] / 2.0)])
-    typical = float(np.median(radii[radii >= 0.5 * weighted_median]))
-    return min(weighted_median, _CLUMP_RATIO * typical)
-
-
-def estimate_cell_radius(
-    foreground: np.ndarray, nucleus: np.ndarray, lobe_merge: float = SegmentationParams.nucleus_merge_radius
-) -> float:
-    """Typical red-cell radius in pixels, from the discs that pack the cell mask.
-
-    Worked on a copy at most `_ESTIMATE_SIDE` pixels long; discs centred on a nucleus are left out.
-
-    - Only holes up to `_HOLE_RADIUS_FRACTION` of the longer side are filled: they are the pale centres.
-      Filling every hole (as first written) also filled the glass enclosed by a ring of packed red
-      cells, and a dense, pale field (all4 Early-438, Benign-171) became a few huge discs (radius 25
-      instead of about 8 on a 224-pixel field).
-    - The estimate is the median of the discs weighted by area, so specks and the thin rings left by
-      red cells whose pale centre opens onto the glass count for little; but when that lies above
-      `_CLUMP_RATIO` times the plain median of the discs that are not specks (at least half of it),
-      a few clumps the mask merged are pulling it up, and the bound is taken instead.
-    - A red cell is not larger than the largest nucleus of a white cell (blast and lymphocyte nuclei
-      are about 1-2.5 red-cell radii): when a nucleus-sized blob is there, it caps the estimate. Its
-      pieces closer than `lobe_merge` times the uncapped estimate are one nucleus.
-    - The result is clamped to `_RADIUS_RANGE` of the longer side (a 224-pixel field at 100x has red
-      cells of radius about 7-9, a 640-pixel BCCD field about 40).
-    """
-    height, width = foreground.shape
-    side = max(height, width)
-    scale = min(1.0, _ESTIMATE_SIDE / side)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    fg = cv2.resize(foreground.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
-    nuc = cv2.resize(nucleus.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-    radius = _estimated_radius(fg, nuc, lobe_merge)
-    if np.count_nonzero(nuc) >= _NUCLEUS_SHARE_FOR_CUT * max(1, int(np.count_nonzero(fg))):
-        radius = _estimated_radius(fg, nuc, lobe_merge, cut=_nuclei_to_cut(nuc, radius))
-    low, high = _RADIUS_RANGE
-    return float(np.clip(radius / scale, low * side, high * side))
-
-
-def _estimated_radius(
-    fg: np.ndarray, nuc: np.ndarray, lobe_merge: float, cut: np.ndarray | None = None
-) -> float:
-    """`estimate_cell_radius` at the estimate's scale, before the clamp; `cut`: pixels left out of the
-    cell mask."""
-    exclude = cv2.dilate(nuc, _disk(2)).astype(bool)
-    uncapped = _packing_radius(fg, exclude, _HOLE_RADIUS_FRACTION * max(fg.shape), cut)
-    # (An all-foreground field has no distance peak of finite height: bound the merge to the field.)
-    merge = max(1.0, lobe_merge * min(uncapped, _RADIUS_RANGE[1] * max(fg.shape)))
-    nucleus_radius = _nucleus_radius(nuc, merge)
-    radius = _capped(uncapped, nucleus_radius)
-    if radius > 0:
-        # Once more with only pale-centre-sized holes filled (a pale centre is under half the radius):
-        # in a dense field the first pass still filled the glass enclosed between packed cells.
-        refined = _capped(_packing_radius(fg, exclude, _PALE_CENTRE_FRACTION * radius, cut), nucleus_radius)
-        if _REFINE_FLOOR * radius <= refined < radius:
-            radius = refined
-        return radius
-    # No red cells to measure: a nucleus is about 1.5 red-cell radii; otherwise a typical field.
-    return nucleus_radius / 1.5 if nucleus_radius > 0 else max(fg.shape) / 20.0
-
-
-def _nuclei_to_cut(nuc: np.ndarray, radius: float) -> np.ndarray:
-    """The nuclei of white cells (at least `min_nucleus_area` red cells; platelets stay), grown by the
-    2 pixels that the estimate's discs keep off a nucleus."""
-    n, comp, stats, _ = cv2.connectedComponentsWithStats(nuc, connectivity=8)
-    large = np.zeros(n, dtype=np.uint8)
-    large[1:] = stats[1:, cv2.CC_STAT_AREA] >= SegmentationParams.min_nucleus_area * math.pi * radius * radius
-    return cv2.dilate(large[comp], _disk(2)).astype(bool)
-
-
-def _split_nuclei(nucleus: np.ndarray, r: float, params: SegmentationParams) -> np.ndarray:
-    """Label nuclei: merge lobes, drop platelets, split touching nuclei of neighbouring cells."""
-    cell_area = math.pi * r * r
-    merged = cv2.morphologyEx(
-        nucleus.astype(np.uint8), cv2.MORPH_CLOSE, _disk(params.nucleus_merge_radius * r)
-    )
-    merged = cv2.morphologyEx(merged, cv2.MORPH_OPEN, _disk(0.1 * r)).astype(bool)
-    merged = _fill_holes(merged)
-    merged = _remove_small(merged, params.min_nucleus_area * cell_area)
-    n, comp = cv2.connectedComponents(merged.astype(np.uint8), connectivity=8)
-    if n <= 1:
-        return np.zeros(nucleus.shape, dtype=np.int32)
-    dist = cv2.distanceTransform(merged.astype(np.uint8), cv2.DIST_L2, 5)
-    shallowest = min(params.nucleus_split_depth, params.nucleus_clump_depth) * r
-    peaks = _local_maxima(dist, params.nucleus_split_distance * r, shallowest, merged)
-    clumps = _blast_clumps(comp, n, peaks, r, params)
-    deep = dist[tuple(peaks.T)] >= params.nucleus_split_depth * r
-    peaks = peaks[deep | clumps[comp[tuple(peaks.T)]]]
-    per_component = np.bincount(comp[tuple(peaks.T)], minlength=n)
-    markers = np.zeros(nucleus.shape, dtype=np.int32)
-    for index, (y, x) in enumerate(peaks):
-        if per_component[comp[y, x]] > 1:
-            markers[y, x] = index + 1
-    split = None
-    if markers.any():
-        split = watershed(-dist, markers, mask=(comp > 0) & (per_component[comp] > 1))
-    # A part smaller than a nucleus joins the neighbour it shares most outline with: the lobes of a
-    # neutrophil are each smaller, and become one nucleus again, while a clump of touching blasts
-    # keeps its nucleus-sized parts even when one part is a sliver (docs/counting.md).
-    nuclei = np.zeros(nucleus.shape, dtype=np.int32)
-    next_id = 1
-    for comp_id in range(1, n):
-        inside = comp == comp_id
-        if split is not None and per_component[comp_id] > 1:
-            part_bound = params.nucleus_clump_min_part if clumps[comp_id] else params.nucleus_split_min_area
-            rows, cols = np.nonzero(inside)
-            window = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
-            parts = _merge_small_parts(np.where(inside[window], split[window], 0), part_bound * cell_area)
-            for part in np.unique(parts[parts > 0]):
-                nuclei[window][parts == part] = next_id
-                next_id += 1
-            continue
-        nuclei[inside] = next_id
-        next_id += 1
-    return nuclei
-
-
-def _blast_clumps(
-    comp: np.ndarray, n: int, peaks: np.ndarray, r: float, params: SegmentationParams
-) -> np.ndarray:
-    """Per nucleus component: is it a clump of touching blasts (see `nucleus_clump_min_area`)."""
-    areas = np.bincount(comp.ravel(), minlength=n)
-    peak_counts = np.bincount(comp[tuple(peaks.T)], minlength=n)
-    clumps = (areas >= params.nucleus_clump_min_area * math.pi * r * r) & (
-        peak_counts >= params.nucleus_clump_min_peaks
-    )
-    clumps[0] = False
-    for comp_id in np.nonzero(clumps)[0]:
-        clumps[comp_id] = _solidity(comp == comp_id) <= params.nucleus_clump_max_solidity
-    return clumps
-
-
-def _merge_small_parts(parts: np.ndarray, min_area: float) -> np.ndarray:
-    """Merge the smallest part under `min_area` pixels into the neighbour it touches most, until every
-    part is at least that large or one part is left."""
-    parts = parts.copy()
-    while True:
-        ids, areas = np.unique(parts[parts > 0], return_counts=True)
-        smallest = int(np.argmin(areas)) if len(ids) > 1 else 0
-        if len(ids) <= 1 or areas[smallest] >= min_area:
-            return parts
-        small = parts == ids[smallest]
-        ring = cv2.dilate(small.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~small
-        neighbours = parts[ring]
-        neighbours = neighbours[neighbours > 0]
-        if neighbours.size == 0:
-            return parts
-        parts[small] = np.bincount(neighbours).argmax()
 
 
 def _on_border(labels: np.ndarray, n_labels: int) -> np.ndarray:
@@ -527,32 +153,12 @@ def _typical_red_cell_area(
         for label_id in range(first_red, next_id)
         if not on_border[label_id]
         and areas[label_id] >= 0.5 * disc
-        and _solidity(labels == label_id) > params.clump_max_solidity
-        and _elongation(labels == label_id) < params.single_cell_max_elongation
+        and solidity(labels == label_id) > params.clump_max_solidity
+        and elongation(labels == label_id) < params.single_cell_max_elongation
     ]
     if len(single) < 3:
         return _SINGLE_CELL_DISCS * disc
     return float(np.clip(np.median(single), disc, 3.0 * disc))
-
-
-def _solidity(mask: np.ndarray) -> float:
-    """Area over convex-hull area of the largest outline in `mask`, both as polygons.
-
-    Both areas are taken on the same outline: the pixel count over the hull of the pixel centres
-    reads about 5% too high on a cell of radius 10 pixels (over 1 on some convex cells), so at the
-    working scale it hid concave clumps.
-    """
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    outline = max(contours, key=cv2.contourArea)
-    return float(cv2.contourArea(outline)) / max(1.0, float(cv2.contourArea(cv2.convexHull(outline))))
-
-
-def _elongation(mask: np.ndarray) -> float:
-    """Ratio of the principal axes of `mask` (from its second moments): 1 for a disc, 2 for a 2:1 ellipse."""
-    moments = cv2.moments(mask.astype(np.uint8), binaryImage=True)
-    mean = (moments["mu20"] + moments["mu02"]) / 2.0
-    spread = math.hypot((moments["mu20"] - moments["mu02"]) / 2.0, moments["mu11"])
-    return math.sqrt((mean + spread) / max(mean - spread, 1e-9))
 
 
 def _split_clumps(
@@ -573,8 +179,7 @@ def _split_clumps(
     for label_id in candidates:
         region = labels == label_id
         if areas[label_id] < params.clump_any_shape_cells * cell and (
-            _solidity(region) > params.clump_max_solidity
-            and _elongation(region) < params.clump_min_elongation
+            solidity(region) > params.clump_max_solidity and elongation(region) < params.clump_min_elongation
         ):
             continue
         next_id = _cut(labels, region, max(2, round(float(areas[label_id]) / cell)), next_id)
@@ -625,19 +230,19 @@ def _segment_work(
     when given, are the nucleus labels to use instead of splitting `nucleus` at this radius."""
     cell_area = math.pi * r * r
     if nuclei is None:
-        nuclei = _split_nuclei(nucleus, r, params)
+        nuclei = split_nuclei(nucleus, r, params)
     n_nucleated = int(nuclei.max())
 
-    fg = cv2.morphologyEx(foreground.astype(np.uint8), cv2.MORPH_CLOSE, _disk(0.15 * r)).astype(bool)
-    fg = _fill_small_holes(fg, params.max_hole_area * cell_area)
-    fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, _disk(0.2 * r)).astype(bool)
+    fg = cv2.morphologyEx(foreground.astype(np.uint8), cv2.MORPH_CLOSE, disk(0.15 * r)).astype(bool)
+    fg = fill_small_holes(fg, params.max_hole_area * cell_area)
+    fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, disk(0.2 * r)).astype(bool)
     fg |= nuclei > 0
 
-    zone = cv2.dilate((nuclei > 0).astype(np.uint8), _disk(params.nucleus_zone * r)).astype(bool)
+    zone = cv2.dilate((nuclei > 0).astype(np.uint8), disk(params.nucleus_zone * r)).astype(bool)
     red_fg = fg & ~zone
     dist = cv2.distanceTransform(red_fg.astype(np.uint8), cv2.DIST_L2, 5)
     dist = cv2.GaussianBlur(dist, (0, 0), max(0.5, 0.1 * r))
-    peaks = _local_maxima(dist, params.marker_min_distance * r, params.marker_min_depth * r, red_fg)
+    peaks = local_maxima(dist, params.marker_min_distance * r, params.marker_min_depth * r, red_fg)
     markers = nuclei.copy()
     next_id = n_nucleated + 1
     for y, x in peaks:
@@ -691,7 +296,7 @@ def _centre_input(smoothed: np.ndarray, r_full: float) -> tuple[np.ndarray, floa
     size = (max(_MIN_SIDE, round(width * scale)), max(_MIN_SIDE, round(height * scale)))
     small = cv2.resize(smoothed, size, interpolation=cv2.INTER_AREA)
     _, distance = _lab_features(small)
-    return centre_features(distance, _otsu(distance, 0.0)), size[0] / width
+    return centre_features(distance, otsu(distance, 0.0)), size[0] / width
 
 
 def _centre_heat(
@@ -704,7 +309,7 @@ def _centre_heat(
 
 def _heat_peaks(heat: np.ndarray, threshold: float, params: SegmentationParams, factor: float) -> np.ndarray:
     """(row, col) of the heat map's peaks at least `threshold` high, scaled by `factor`."""
-    peaks = _local_maxima(heat, params.centre_min_distance * WORK_RADIUS_PX, threshold)
+    peaks = local_maxima(heat, params.centre_min_distance * WORK_RADIUS_PX, threshold)
     return np.round(peaks * factor).astype(np.int64).reshape(-1, 2)
 
 
@@ -850,7 +455,7 @@ def _learned_half_size(
     features, scale = _centre_input(smoothed, r_full)
     centre_model = default_centre_model()
     heat = centre_model.heatmap(features)
-    peaks = _local_maxima(
+    peaks = local_maxima(
         heat, params.centre_min_distance * WORK_RADIUS_PX, _peak_threshold(params, centre_model)
     )
     if len(peaks) < _MIN_SIZED_CELLS:
@@ -860,8 +465,8 @@ def _learned_half_size(
 
 
 def _clipped_radius(rgb: np.ndarray, radius: float) -> float:
-    """The radius clamped to `_RADIUS_RANGE` of the field's longer side, as the estimate is."""
-    low, high = _RADIUS_RANGE
+    """The radius clamped to `RADIUS_RANGE` of the field's longer side, as the estimate is."""
+    low, high = RADIUS_RANGE
     longer = max(rgb.shape[:2])
     return float(np.clip(radius, low * longer, high * longer))
 

@@ -9,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.engine import segmentation
-from inference.engine.segmentation import estimate_cell_radius
+from inference.engine import cell_radius
+from inference.engine.cell_radius import estimate_cell_radius
+from inference.engine.segmentation import segment_cells
 from tests.engine.synthetic import touching_field
 
 RED_RADIUS = 9
@@ -53,12 +54,12 @@ def test_pools_between_packed_blasts_do_not_inflate_the_radius(
     assert np.count_nonzero(nuclei) >= 0.5 * np.count_nonzero(cells)
     assert estimate_cell_radius(cells, nuclei) == pytest.approx(RED_RADIUS, rel=0.15)
     # With the nuclei left in, the pools are the largest discs and the estimate was 3.2 times too large.
-    monkeypatch.setattr(segmentation, "_NUCLEUS_SHARE_FOR_CUT", 2.0)
+    monkeypatch.setattr(cell_radius, "_NUCLEUS_SHARE_FOR_CUT", 2.0)
     assert estimate_cell_radius(cells, nuclei) > 2 * RED_RADIUS
 
 
 def test_a_field_with_few_white_cells_is_measured_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
     field = touching_field(radius=12)
-    result = segmentation.segment_cells(field.rgb, measure=False)
-    monkeypatch.setattr(segmentation, "_NUCLEUS_SHARE_FOR_CUT", 2.0)
-    assert segmentation.segment_cells(field.rgb, measure=False).cell_radius_px == result.cell_radius_px
+    result = segment_cells(field.rgb, measure=False)
+    monkeypatch.setattr(cell_radius, "_NUCLEUS_SHARE_FOR_CUT", 2.0)
+    assert segment_cells(field.rgb, measure=False).cell_radius_px == result.cell_radius_px

@@ -9,16 +9,15 @@ import cv2
 import numpy as np
 import pytest
 
+from inference.engine.cell_radius import estimate_cell_radius
 from inference.engine.errors import ImageError
+from inference.engine.mask_ops import solidity
+from inference.engine.nuclei import merge_small_parts, split_nuclei
 from inference.engine.overlays import NUCLEATED_CELL_COLOUR, RED_CELL_COLOUR, segmentation_overlay
 from inference.engine.segmentation import (
     SegmentationParams,
-    _merge_small_parts,
-    _solidity,
     _split_clumps,
-    _split_nuclei,
     _typical_red_cell_area,
-    estimate_cell_radius,
     segment_cells,
 )
 from tests.engine.synthetic import (
@@ -251,7 +250,7 @@ def test_a_convex_but_long_pair_is_split_and_a_large_round_cell_is_not() -> None
     _stadium(labels, 25, 39, 30, 10, 1)
     cv2.circle(labels, (110, 30), 13, 2, thickness=-1)  # 1.7 cells' area, round
     cell = float(np.count_nonzero(cv2.circle(np.zeros_like(labels), (25, 30), 10, 1, thickness=-1)))
-    assert _solidity(labels == 1) > 0.93  # the concavity test alone would keep it whole
+    assert solidity(labels == 1) > 0.93  # the concavity test alone would keep it whole
     next_id = _split_clumps(labels, 1, 3, cell, SegmentationParams())
     assert next_id == 4
     assert labels[30, 20] != labels[30, 44]
@@ -263,7 +262,7 @@ def test_a_region_twice_the_typical_cell_is_split_whatever_its_shape() -> None:
     labels = np.zeros((80, 80), dtype=np.int32)
     cv2.circle(labels, (40, 40), 20, 1, thickness=-1)  # 4 cells' area, convex and round
     cell = float(np.count_nonzero(cv2.circle(np.zeros_like(labels), (40, 40), 10, 1, thickness=-1)))
-    assert _solidity(labels == 1) > 0.93
+    assert solidity(labels == 1) > 0.93
     assert _split_clumps(labels, 1, 2, cell, SegmentationParams()) == 5
     areas = np.bincount(labels.ravel())[1:]
     assert areas.min() > 0.7 * cell  # four parts of about a cell each
@@ -275,7 +274,7 @@ def test_convex_pairs_do_not_make_the_typical_cell() -> None:
         lambda labels, x, y, label_id: _stadium(labels, x, x + 14, y, 10, label_id)
     )
     single = float(np.count_nonzero(labels == 1))
-    assert all(_solidity(labels == label_id) > 0.93 for label_id in range(1, next_id))
+    assert all(solidity(labels == label_id) > 0.93 for label_id in range(1, next_id))
     assert _typical_red_cell_area(labels, 1, next_id, 9.0, SegmentationParams()) == single
 
 
@@ -309,7 +308,7 @@ def test_a_small_part_of_touching_nuclei_joins_its_neighbour_instead_of_undoing_
     mask = np.zeros((100, 130), np.uint8)
     for centre, radius in (((30, 50), 15), ((59, 50), 15), ((81, 50), 10)):
         cv2.circle(mask, centre, radius, 1, thickness=-1)
-    nuclei = _split_nuclei(mask.astype(bool), 10.0, SegmentationParams())
+    nuclei = split_nuclei(mask.astype(bool), 10.0, SegmentationParams())
     assert nuclei.max() == 2
     assert nuclei[50, 30] != nuclei[50, 59] == nuclei[50, 81]
 
@@ -326,10 +325,10 @@ def test_a_bent_chain_of_blast_nuclei_is_split_into_every_nucleus() -> None:
     # solidity 0.63): each part is under the 1.6 red cells that keeps a neutrophil's lobes together,
     # so before the clump rule the chain gave 2 cells.
     centres = [(30, 30), (30, 50), (30, 70), (30, 90), (50, 90), (70, 90)]
-    nuclei = _split_nuclei(_nucleus_mask(centres, 11), 10.0, SegmentationParams())
+    nuclei = split_nuclei(_nucleus_mask(centres, 11), 10.0, SegmentationParams())
     assert nuclei.max() == 6
     assert len({int(nuclei[y, x]) for x, y in centres}) == 6
-    without_rule = _split_nuclei(
+    without_rule = split_nuclei(
         _nucleus_mask(centres, 11), 10.0, SegmentationParams(nucleus_clump_min_area=1e9)
     )
     assert without_rule.max() < 6
@@ -337,7 +336,7 @@ def test_a_bent_chain_of_blast_nuclei_is_split_into_every_nucleus() -> None:
 
 def test_the_lobes_of_one_white_cell_stay_one_nucleus() -> None:
     # Four small lobes in a row (1.9 red cells in all): under the clump rule's least area.
-    lobes = _split_nuclei(
+    lobes = split_nuclei(
         _nucleus_mask([(50, 60), (64, 60), (78, 60), (92, 60)], 7), 10.0, SegmentationParams()
     )
     assert lobes.max() == 1
@@ -353,9 +352,9 @@ def test_undersized_parts_merge_into_the_neighbour_they_touch_most() -> None:
         ]
     )
     # Part 3 (3 pixels) touches part 2 along more pixels than part 1.
-    merged = _merge_small_parts(parts, min_area=4)
+    merged = merge_small_parts(parts, min_area=4)
     assert sorted(np.unique(merged).tolist()) == [0, 1, 2]
     assert (merged[parts == 3] == 2).all()
     # Lobes that are all too small end as one part (a neutrophil's nucleus).
-    assert np.unique(_merge_small_parts(parts, min_area=20)[parts > 0]).size == 1
-    assert np.array_equal(_merge_small_parts(parts, min_area=3), parts)
+    assert np.unique(merge_small_parts(parts, min_area=20)[parts > 0]).size == 1
+    assert np.array_equal(merge_small_parts(parts, min_area=3), parts)

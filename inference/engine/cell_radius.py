@@ -1,0 +1,170 @@
+"""The red-cell radius of a field, from the discs that pack its cell mask (`estimate_cell_radius`).
+
+Every length of the segmentation is a multiple of this radius (docs/counting.md, step 2).
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from .mask_ops import disk, fill_small_holes, local_maxima
+from .segmentation_params import SegmentationParams
+
+_ESTIMATE_SIDE = 256
+# Holes filled before measuring the red cells (pale centres), as a fraction of the longer side.
+_HOLE_RADIUS_FRACTION = 1.0 / 20.0
+# Plausible red-cell radius, as fractions of the longer side (about 1/28 on all4, 1/15 on BCCD).
+RADIUS_RANGE = (1.0 / 40.0, 1.0 / 6.0)
+# Packing discs of overlapping cells are about 15% smaller than the cells; an area-weighted median
+# above this multiple of their plain median is pulled up by clumps the mask merged.
+_CLUMP_RATIO = 1.2
+# Second pass: holes up to this fraction of the first estimate are pale centres; the refined estimate
+# is kept only when it is smaller and not below this fraction of the first (a pale centre left open
+# would leave only the thin ring).
+_PALE_CENTRE_FRACTION = 0.6
+_REFINE_FLOOR = 0.6
+# A nucleus caps the red-cell radius when it is at least this fraction of the estimate (a platelet is
+# about 0.2-0.4 of a red cell's radius). At 0.5 a dense, pale ALL field whose estimate was 2.3 times
+# too large kept it (all4 WBC-Benign-131: 25 pixels; its largest nucleus 10.9) and lost every white
+# cell as a platelet; 0.4 changes no other all4 val or CBC field (docs/counting.md).
+_NUCLEUS_CAP_RATIO = 0.4
+# Where nuclei cover at least this share of the cell mask (packed ALL blasts), the discs beside them
+# (the blasts' rims, and the gaps between touching blasts) outnumber the red cells' and pull the radius
+# up by 20-50%; the estimate is then taken again with the nuclei cut out of the mask. Below it the few
+# white cells' surroundings are part of how the estimate was measured: cutting them out everywhere
+# shrank a quarter of the CBC estimates by 4-60%. No CBC field reaches 0.28 (docs/counting.md).
+_NUCLEUS_SHARE_FOR_CUT = 0.25
+
+
+def _disc_radii(mask: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    """Radii of the discs that pack `mask`: distance peaks that do not lie inside a deeper peak's disc.
+
+    The criterion is scale-free (each peak is judged by its own radius), so a clump of touching cells
+    yields one disc per cell without knowing the cell size beforehand.
+    """
+    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    peaks = local_maxima(dist, 1, 2.0)
+    if len(peaks) == 0:
+        return np.zeros(0)
+    peaks = peaks[~exclude[tuple(peaks.T)]]
+    values = dist[tuple(peaks.T)]
+    points = peaks.astype(np.float32)
+    # A peak inside a deeper peak's disc (with a 10% margin) is part of that cell, not a cell of its own.
+    inside = np.zeros(len(values), dtype=bool)
+    for start in range(0, len(values), 512):
+        block = points[start : start + 512]
+        gaps = np.hypot(block[:, None, 0] - points[None, :, 0], block[:, None, 1] - points[None, :, 1])
+        deeper = values[None, :] > values[start : start + 512, None]
+        inside[start : start + 512] = np.any(deeper & (gaps < 0.9 * values[None, :]), axis=1)
+    return values[~inside].astype(np.float64)
+
+
+def _nucleus_radius(nucleus: np.ndarray, merge_radius: float) -> float:
+    """Equivalent radius of the largest nucleus inside the field (0 when there is none).
+
+    Blobs closer than `merge_radius` are one nucleus: a paler stain breaks a nucleus into pieces
+    (CBC 00000 at 0.7 of its saturation: its largest piece has radius 27 pixels, the nucleus 70). A
+    nucleus cut by the image border is only part of one, so it does not count either.
+    """
+    merged = cv2.morphologyEx(nucleus.astype(np.uint8), cv2.MORPH_CLOSE, disk(merge_radius))
+    opened = cv2.morphologyEx(merged, cv2.MORPH_OPEN, disk(1))
+    _, _, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    height, width = nucleus.shape
+    left, top = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
+    right, bottom = left + stats[1:, cv2.CC_STAT_WIDTH], top + stats[1:, cv2.CC_STAT_HEIGHT]
+    inside = (left > 0) & (top > 0) & (right < width) & (bottom < height)
+    if not inside.any():
+        return 0.0
+    return math.sqrt(float(stats[1:, cv2.CC_STAT_AREA][inside].max()) / math.pi)
+
+
+def _capped(radius: float, nucleus_radius: float) -> float:
+    """A red cell is not larger than a nucleus-sized blob beside it (see `estimate_cell_radius`)."""
+    return min(radius, nucleus_radius) if nucleus_radius >= _NUCLEUS_CAP_RATIO * radius else radius
+
+
+def _packing_radius(
+    fg: np.ndarray, exclude: np.ndarray, hole_radius: float, cut: np.ndarray | None = None
+) -> float:
+    """One pass of `estimate_cell_radius` with holes up to `hole_radius` filled, then the `cut` pixels
+    taken out (after the filling, or a cut nucleus would be filled back as a hole); 0 when nothing is
+    found."""
+    filled = fill_small_holes(fg, math.pi * hole_radius * hole_radius)
+    mask = cv2.morphologyEx(filled.astype(np.uint8), cv2.MORPH_OPEN, disk(1))
+    if cut is not None:
+        mask[cut] = 0
+    radii = np.sort(_disc_radii(mask, exclude))
+    if radii.size == 0:
+        return 0.0
+    weights = np.cumsum(radii**2)
+    weighted_median = float(radii[np.searchsorted(weights, weights[-1] / 2.0)])
+    typical = float(np.median(radii[radii >= 0.5 * weighted_median]))
+    return min(weighted_median, _CLUMP_RATIO * typical)
+
+
+def estimate_cell_radius(
+    foreground: np.ndarray, nucleus: np.ndarray, lobe_merge: float = SegmentationParams.nucleus_merge_radius
+) -> float:
+    """Typical red-cell radius in pixels, from the discs that pack the cell mask.
+
+    Worked on a copy at most `_ESTIMATE_SIDE` pixels long; discs centred on a nucleus are left out.
+
+    - Only holes up to `_HOLE_RADIUS_FRACTION` of the longer side are filled: they are the pale centres.
+      Filling every hole (as first written) also filled the glass enclosed by a ring of packed red
+      cells, and a dense, pale field (all4 Early-438, Benign-171) became a few huge discs (radius 25
+      instead of about 8 on a 224-pixel field).
+    - The estimate is the median of the discs weighted by area, so specks and the thin rings left by
+      red cells whose pale centre opens onto the glass count for little; but when that lies above
+      `_CLUMP_RATIO` times the plain median of the discs that are not specks (at least half of it),
+      a few clumps the mask merged are pulling it up, and the bound is taken instead.
+    - A red cell is not larger than the largest nucleus of a white cell (blast and lymphocyte nuclei
+      are about 1-2.5 red-cell radii): when a nucleus-sized blob is there, it caps the estimate. Its
+      pieces closer than `lobe_merge` times the uncapped estimate are one nucleus.
+    - The result is clamped to `RADIUS_RANGE` of the longer side (a 224-pixel field at 100x has red
+      cells of radius about 7-9, a 640-pixel BCCD field about 40).
+    """
+    height, width = foreground.shape
+    side = max(height, width)
+    scale = min(1.0, _ESTIMATE_SIDE / side)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    fg = cv2.resize(foreground.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    nuc = cv2.resize(nucleus.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    radius = _estimated_radius(fg, nuc, lobe_merge)
+    if np.count_nonzero(nuc) >= _NUCLEUS_SHARE_FOR_CUT * max(1, int(np.count_nonzero(fg))):
+        radius = _estimated_radius(fg, nuc, lobe_merge, cut=_nuclei_to_cut(nuc, radius))
+    low, high = RADIUS_RANGE
+    return float(np.clip(radius / scale, low * side, high * side))
+
+
+def _estimated_radius(
+    fg: np.ndarray, nuc: np.ndarray, lobe_merge: float, cut: np.ndarray | None = None
+) -> float:
+    """`estimate_cell_radius` at the estimate's scale, before the clamp; `cut`: pixels left out of the
+    cell mask."""
+    exclude = cv2.dilate(nuc, disk(2)).astype(bool)
+    uncapped = _packing_radius(fg, exclude, _HOLE_RADIUS_FRACTION * max(fg.shape), cut)
+    # (An all-foreground field has no distance peak of finite height: bound the merge to the field.)
+    merge = max(1.0, lobe_merge * min(uncapped, RADIUS_RANGE[1] * max(fg.shape)))
+    nucleus_radius = _nucleus_radius(nuc, merge)
+    radius = _capped(uncapped, nucleus_radius)
+    if radius > 0:
+        # Once more with only pale-centre-sized holes filled (a pale centre is under half the radius):
+        # in a dense field the first pass still filled the glass enclosed between packed cells.
+        refined = _capped(_packing_radius(fg, exclude, _PALE_CENTRE_FRACTION * radius, cut), nucleus_radius)
+        if _REFINE_FLOOR * radius <= refined < radius:
+            radius = refined
+        return radius
+    # No red cells to measure: a nucleus is about 1.5 red-cell radii; otherwise a typical field.
+    return nucleus_radius / 1.5 if nucleus_radius > 0 else max(fg.shape) / 20.0
+
+
+def _nuclei_to_cut(nuc: np.ndarray, radius: float) -> np.ndarray:
+    """The nuclei of white cells (at least `min_nucleus_area` red cells; platelets stay), grown by the
+    2 pixels that the estimate's discs keep off a nucleus."""
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(nuc, connectivity=8)
+    large = np.zeros(n, dtype=np.uint8)
+    large[1:] = stats[1:, cv2.CC_STAT_AREA] >= SegmentationParams.min_nucleus_area * math.pi * radius * radius
+    return cv2.dilate(large[comp], disk(2)).astype(bool)

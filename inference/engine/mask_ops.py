@@ -1,0 +1,88 @@
+"""Mask and image operations the segmentation is built from: Otsu's threshold, discs, hole filling,
+local maxima, and the shape measures of a region (solidity, elongation)."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+from skimage.filters import threshold_otsu
+
+
+def otsu(values: np.ndarray, default: float) -> float:
+    if values.size < 2 or float(values.max()) - float(values.min()) < 1e-6:
+        return default
+    return float(threshold_otsu(values))
+
+
+def disk(radius: float) -> np.ndarray:
+    size = max(1, round(radius))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1, 2 * size + 1))
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Holes filled: background not reachable from the image border (flood fill; scipy's is slower)."""
+    padded = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), dtype=np.uint8)
+    padded[1:-1, 1:-1] = mask.astype(np.uint8)
+    flood_mask = np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), dtype=np.uint8)
+    cv2.floodFill(padded, flood_mask, (0, 0), 2)
+    return padded[1:-1, 1:-1] != 2
+
+
+def local_maxima(
+    image: np.ndarray, radius: float, threshold: float, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """(row, col) of the maxima of `image` within a disc of `radius`, one per plateau, above `threshold`."""
+    peaks = (image >= cv2.dilate(image, disk(radius))) & (image >= threshold)
+    if mask is not None:
+        peaks &= mask
+    n, comp, _, centroids = cv2.connectedComponentsWithStats(peaks.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return np.zeros((0, 2), dtype=np.int64)
+    # One point per plateau: the plateau pixel nearest its centroid.
+    ys, xs = np.nonzero(comp)
+    ids = comp[ys, xs]
+    gaps = (xs - centroids[ids, 0]) ** 2 + (ys - centroids[ids, 1]) ** 2
+    order = np.lexsort((gaps, ids))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = ids[order][1:] != ids[order][:-1]
+    chosen = order[first]
+    return np.stack([ys[chosen], xs[chosen]], axis=1).astype(np.int64)
+
+
+def fill_small_holes(mask: np.ndarray, max_area: float) -> np.ndarray:
+    holes = fill_holes(mask) & ~mask
+    if not holes.any():
+        return mask
+    n, hole_labels, stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
+    small = np.zeros(n, dtype=bool)
+    small[1:] = stats[1:, cv2.CC_STAT_AREA] <= max_area
+    return mask | small[hole_labels]
+
+
+def remove_small(mask: np.ndarray, min_area: float) -> np.ndarray:
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, dtype=bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
+    return keep[comp]
+
+
+def solidity(mask: np.ndarray) -> float:
+    """Area over convex-hull area of the largest outline in `mask`, both as polygons.
+
+    Both areas are taken on the same outline: the pixel count over the hull of the pixel centres
+    reads about 5% too high on a cell of radius 10 pixels (over 1 on some convex cells), so at the
+    working scale it hid concave clumps.
+    """
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    outline = max(contours, key=cv2.contourArea)
+    return float(cv2.contourArea(outline)) / max(1.0, float(cv2.contourArea(cv2.convexHull(outline))))
+
+
+def elongation(mask: np.ndarray) -> float:
+    """Ratio of the principal axes of `mask` (from its second moments): 1 for a disc, 2 for a 2:1 ellipse."""
+    moments = cv2.moments(mask.astype(np.uint8), binaryImage=True)
+    mean = (moments["mu20"] + moments["mu02"]) / 2.0
+    spread = math.hypot((moments["mu20"] - moments["mu02"]) / 2.0, moments["mu11"])
+    return math.sqrt((mean + spread) / max(mean - spread, 1e-9))
