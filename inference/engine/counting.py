@@ -210,7 +210,7 @@ def find_pairs(data_dir: Path) -> list[tuple[Path, Path]]:
     return [(images[stem], annotations[stem]) for stem in sorted(images)]
 
 
-def _kind_metrics(pairs: list[tuple[int, int]]) -> dict[str, float | int | None]:
+def kind_metrics(pairs: list[tuple[int, int]]) -> dict[str, float | int | None]:
     """MAE over all images; MAPE over images whose true count is not zero (undefined otherwise)."""
     errors = [abs(pred - true) for true, pred in pairs]
     relative = [abs(pred - true) / true for true, pred in pairs if true > 0]
@@ -233,15 +233,15 @@ def summarise(counts: Iterable[ImageCount]) -> dict[str, Any]:
     counts = list(counts)
     summary: dict[str, Any] = {
         "images": len(counts),
-        "nucleated": _kind_metrics([(c.true_nucleated, c.pred_nucleated) for c in counts]),
-        "red": _kind_metrics([(c.true_red, c.pred_red) for c in counts]),
-        "total": _kind_metrics([(c.true_total, c.pred_total) for c in counts]),
+        "nucleated": kind_metrics([(c.true_nucleated, c.pred_nucleated) for c in counts]),
+        "red": kind_metrics([(c.true_red, c.pred_red) for c in counts]),
+        "total": kind_metrics([(c.true_total, c.pred_total) for c in counts]),
     }
     boxed = sum(c.true_red for c in counts)
     summary["red"]["box_recall"] = round(sum(c.red_boxes_found for c in counts) / boxed, 4) if boxed else None
     recounted = [(c.recount_red, c.pred_red, c.true_red) for c in counts if c.recount_red is not None]
     if recounted:
-        summary["red_recount"] = _kind_metrics([(recount, pred) for recount, pred, _ in recounted])
+        summary["red_recount"] = kind_metrics([(recount, pred) for recount, pred, _ in recounted])
         total_recount = sum(recount for recount, _, _ in recounted)
         summary["red_recount"]["boxes_per_recounted_cell"] = round(
             sum(boxed for _, _, boxed in recounted) / max(1, total_recount), 3

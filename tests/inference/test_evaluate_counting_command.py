@@ -79,3 +79,26 @@ def test_the_learned_radius_mode_is_used_when_asked(
             call_command("evaluate_counting", data=voc_folder, learned_radius=True, stdout=StringIO())
     finally:
         default_radius_model.cache_clear()
+
+
+def test_counts_made_by_eye_are_compared_instead_of_the_boxes(tmp_path: Path, voc_folder: Path) -> None:
+    counts = tmp_path / "counts.csv"
+    counts.write_text("image,nucleated,red_cells,batch\nImages/img_0.png,2,12,1\nImages/img_1.png,2,10,1\n")
+    out = tmp_path / "report.json"
+    stdout = StringIO()
+    call_command("evaluate_counting", data=voc_folder, counts=counts, out=out, stdout=stdout)
+    printed = json.loads(stdout.getvalue())
+    assert printed["fields"] == 2
+    assert printed["nucleated"]["exact_fraction"] == 1.0
+    assert printed["red"]["mean_error"] == -1.0
+    assert printed["batches"]["1"]["red"]["mae"] == 1.0
+    assert [row["true_red"] for row in json.loads(out.read_text())["fields"]] == [12, 10]
+
+
+def test_counts_by_eye_refuse_a_recount_and_a_missing_field(tmp_path: Path, voc_folder: Path) -> None:
+    counts = tmp_path / "counts.csv"
+    counts.write_text("image,red_cells\nImages/img_9.png,12\n")
+    with pytest.raises(CommandError, match="with --counts there are none"):
+        call_command("evaluate_counting", data=voc_folder, counts=counts, recount=counts, stdout=StringIO())
+    with pytest.raises(CommandError, match="1 listed fields are not in voc"):
+        call_command("evaluate_counting", data=voc_folder, counts=counts, stdout=StringIO())

@@ -1,8 +1,10 @@
-"""`manage.py evaluate_counting --data DIR [--out FILE.json] [--limit N] [--recount FILE.csv] [--per-image]
-[--perturb hue=15,scale=0.5] [--watershed-only] [--learned-radius]`.
+"""`manage.py evaluate_counting --data DIR [--counts FILE.csv] [--out FILE.json] [--limit N]
+[--recount FILE.csv] [--per-image] [--perturb hue=15,scale=0.5] [--watershed-only] [--learned-radius]`.
 
 Thin wrapper of `inference.engine.counting.evaluate_counting` on a Pascal VOC folder
-(`Images/`, `Annotations/`; objects WBC, RBC, Platelets), e.g. `../shared/data/counting/cbc`.
+(`Images/`, `Annotations/`; objects WBC, RBC, Platelets), e.g. `../shared/data/counting/cbc`; with
+`--counts`, of `inference.engine.eye_counts.evaluate_eye_counts` on any image folder and a CSV of
+counts made by eye, e.g. `../shared/data/all4/val` and `docs/data/all4-val-recount.csv`.
 """
 
 from __future__ import annotations
@@ -18,12 +20,25 @@ from django.core.management.base import BaseCommand, CommandError
 class Command(BaseCommand):
     help = (
         "Segment every image of a Pascal VOC folder and compare the counts of nucleated (WBC) and red "
-        "(RBC) cells with the boxes: MAE, MAPE and exact-count fraction per kind, as JSON."
+        "(RBC) cells with the boxes: MAE, MAPE and exact-count fraction per kind, as JSON. With --counts, "
+        "compare the fields a CSV lists with the counts someone made by eye instead."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            "--data", type=Path, required=True, metavar="DIR", help="folder with Images/ and Annotations/"
+            "--data",
+            type=Path,
+            required=True,
+            metavar="DIR",
+            help="folder with Images/ and Annotations/ (with --counts: the folder the CSV's paths are in)",
+        )
+        parser.add_argument(
+            "--counts",
+            type=Path,
+            default=None,
+            metavar="FILE.csv",
+            help="fields counted by eye (columns image, nucleated and/or red_cells, optional batch) to "
+            "compare with, instead of the boxes",
         )
         parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
         parser.add_argument(
@@ -58,22 +73,27 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.engine.counting import evaluate_counting, load_recount
         from inference.engine.errors import EngineError
+        from inference.engine.eye_counts import evaluate_eye_counts, load_eye_counts
         from inference.engine.perturbation import parse_perturbation
         from inference.engine.segmentation import SegmentationParams
 
+        if options["counts"] is not None and options["recount"] is not None:
+            raise CommandError("--recount adds to the boxes of a VOC folder; with --counts there are none.")
+        params = SegmentationParams(
+            use_centre_network=not options["watershed_only"], learned_radius=options["learned_radius"]
+        )
         try:
             perturb = parse_perturbation(options["perturb"])
-            recount = load_recount(options["recount"]) if options["recount"] is not None else None
-            report = evaluate_counting(
-                options["data"],
-                SegmentationParams(
-                    use_centre_network=not options["watershed_only"],
-                    learned_radius=options["learned_radius"],
-                ),
-                limit=options["limit"],
-                recount=recount,
-                perturb=perturb,
-            )
+            if options["counts"] is not None:
+                counts = load_eye_counts(options["counts"])
+                report = evaluate_eye_counts(
+                    options["data"], counts, params, limit=options["limit"], perturb=perturb
+                )
+            else:
+                recount = load_recount(options["recount"]) if options["recount"] is not None else None
+                report = evaluate_counting(
+                    options["data"], params, limit=options["limit"], recount=recount, perturb=perturb
+                )
         except (EngineError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         if options["out"] is not None:

@@ -1,0 +1,140 @@
+"""Counting evaluation against counts made by eye: a CSV naming fields of an image folder with the
+nucleated and red cells someone counted on each, no boxes needed (`docs/data/all4-val-recount.csv`).
+
+This is how a laboratory checks the counter on its own smears: count some fields by eye, list them,
+and compare (`manage.py evaluate_counting --data DIR --counts FILE.csv`, docs/counting.md).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from tqdm import tqdm
+
+from .counting import kind_metrics
+from .errors import DatasetError
+from .imageio import read_image
+from .perturbation import Perturbation
+from .segmentation import SegmentationParams, segment_cells
+
+_COUNT_COLUMNS = ("nucleated", "red_cells")
+
+
+@dataclass(frozen=True)
+class EyeCount:
+    """One field counted by eye; a kind left blank in the CSV was not counted (None)."""
+
+    image: str
+    nucleated: int | None
+    red: int | None
+    batch: str = ""
+
+
+@dataclass(frozen=True)
+class EyeCountResult:
+    image: str
+    batch: str
+    true_nucleated: int | None
+    pred_nucleated: int
+    true_red: int | None
+    pred_red: int
+
+
+def load_eye_counts(path: Path) -> list[EyeCount]:
+    """Fields from a CSV with the columns `image` (a path inside the image folder), `nucleated` and/or
+    `red_cells`, and optionally `batch`; other columns (each rater's count) are ignored."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            columns = set(reader.fieldnames or ())
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"{path.name}: not a readable CSV file ({exc}).") from exc
+    if "image" not in columns or not columns & set(_COUNT_COLUMNS):
+        raise DatasetError(f"{path.name}: needs the column image and at least one of nucleated, red_cells.")
+    counts: list[EyeCount] = []
+    seen: set[str] = set()
+    for line, row in enumerate(rows, start=2):
+        image = (row["image"] or "").strip()
+        parts = PurePosixPath(image).parts
+        if not image or image.startswith("/") or ".." in parts:
+            raise DatasetError(f"{path.name}, line {line}: image {image!r} is not a path inside the folder.")
+        if image in seen:
+            raise DatasetError(f"{path.name}, line {line}: {image!r} is listed twice.")
+        seen.add(image)
+        values = {column: _count(row.get(column), path, line, column) for column in _COUNT_COLUMNS}
+        if all(value is None for value in values.values()):
+            raise DatasetError(f"{path.name}, line {line}: {image!r} has no count.")
+        counts.append(
+            EyeCount(image, values["nucleated"], values["red_cells"], (row.get("batch") or "").strip())
+        )
+    if not counts:
+        raise DatasetError(f"{path.name}: no fields listed.")
+    return counts
+
+
+def _count(text: str | None, path: Path, line: int, column: str) -> int | None:
+    value = (text or "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise DatasetError(f"{path.name}, line {line}: {column} is {value!r}, not a whole number.")
+    return int(value)
+
+
+def evaluate_eye_counts(
+    data_dir: str | Path,
+    counts: list[EyeCount],
+    params: SegmentationParams | None = None,
+    *,
+    limit: int | None = None,
+    progress: bool = True,
+    perturb: Perturbation | None = None,
+) -> dict[str, Any]:
+    """Segment every listed field and compare its counts with the eye's: per kind the MAE, MAPE, exact
+    fraction and mean signed error, over all fields and per batch; plus per-field rows."""
+    data_dir = Path(data_dir)
+    missing = [count.image for count in counts if not (data_dir / count.image).is_file()]
+    if missing:
+        raise DatasetError(f"{len(missing)} listed fields are not in {data_dir.name}: {missing[:3]}.")
+    rows: list[EyeCountResult] = []
+    for count in tqdm(counts[:limit], desc="counting", unit="field", disable=not progress):
+        rgb = read_image(data_dir / count.image)
+        if perturb is not None:
+            rgb = perturb.apply(rgb)
+        result = segment_cells(rgb, params, measure=False)
+        rows.append(
+            EyeCountResult(
+                count.image, count.batch, count.nucleated, result.n_nucleated, count.red, result.n_red
+            )
+        )
+    batches = sorted({row.batch for row in rows if row.batch})
+    summary: dict[str, Any] = {"fields": len(rows), **_summary(rows)}
+    if batches:
+        summary["batches"] = {
+            batch: _summary([row for row in rows if row.batch == batch]) for batch in batches
+        }
+    summary["perturbation"] = perturb.describe() if perturb is not None else "none"
+    return {"summary": summary, "fields": [asdict(row) for row in rows]}
+
+
+def _summary(rows: list[EyeCountResult]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for kind in ("nucleated", "red"):
+        pairs = [
+            (true, pred)
+            for true, pred in ((getattr(row, f"true_{kind}"), getattr(row, f"pred_{kind}")) for row in rows)
+            if true is not None
+        ]
+        if not pairs:
+            continue
+        metrics = kind_metrics(pairs)
+        metrics["fields"] = len(pairs)
+        metrics["mean_error"] = round(sum(pred - true for true, pred in pairs) / len(pairs), 3)
+        signed = [(pred - true) / true for true, pred in pairs if true > 0]
+        metrics["mean_signed_percent"] = round(100.0 * sum(signed) / len(signed), 2) if signed else None
+        summary[kind] = metrics
+    return summary
