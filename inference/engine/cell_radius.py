@@ -123,6 +123,8 @@ def estimate_cell_radius(
     - A red cell is not larger than the largest nucleus of a white cell (blast and lymphocyte nuclei
       are about 1-2.5 red-cell radii): when a nucleus-sized blob is there, it caps the estimate. Its
       pieces closer than `lobe_merge` times the uncapped estimate are one nucleus.
+    - Where nuclei cover `_NUCLEUS_SHARE_FOR_CUT` of the mask or more, all of it is done again with
+      the white cells' nuclei cut out of the mask.
     - The result is clamped to `RADIUS_RANGE` of the longer side (a 224-pixel field at 100x has red
       cells of radius about 7-9, a 640-pixel BCCD field about 40).
     """
