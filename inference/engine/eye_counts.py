@@ -111,7 +111,8 @@ def evaluate_eye_counts(
                 count.image, count.batch, count.nucleated, result.n_nucleated, count.red, result.n_red
             )
         )
-    batches = sorted({row.batch for row in rows if row.batch})
+    # Batch names in numeric order where they are numbers ("2" before "10").
+    batches = sorted({row.batch for row in rows if row.batch}, key=lambda b: (not b.isdigit(), b.zfill(12)))
     summary: dict[str, Any] = {"fields": len(rows), **_summary(rows)}
     if batches:
         summary["batches"] = {
