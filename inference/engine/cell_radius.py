@@ -35,7 +35,8 @@ _NUCLEUS_CAP_RATIO = 0.4
 # (the blasts' rims, and the gaps between touching blasts) outnumber the red cells' and pull the radius
 # up by 20-50%; the estimate is then taken again with the nuclei cut out of the mask. Below it the few
 # white cells' surroundings are part of how the estimate was measured: cutting them out everywhere
-# shrank a quarter of the CBC estimates by 4-60%. No CBC field reaches 0.28 (docs/counting.md).
+# shrank a quarter of the CBC estimates by 4-60%. One CBC field reaches it (00171, 0.28, a large white
+# cell) and keeps its radius; the next is at 0.19 (docs/counting.md).
 _NUCLEUS_SHARE_FOR_CUT = 0.25
 
 
