@@ -1,6 +1,7 @@
 """System checks (`manage.py check`, run before the server starts): a red-cell network named by
-`MARROWFIND_CENTRE_MODEL_DIR` or `MARROWFIND_RADIUS_MODEL_DIR` must be usable, so a mistyped path fails
-at start-up, not at the first analysis."""
+`MARROWFIND_CENTRE_MODEL_DIR` or `MARROWFIND_RADIUS_MODEL_DIR`, and a stain calibration named by
+`MARROWFIND_STAIN_CALIBRATION`, must be usable, so a mistyped path fails at start-up, not at the first
+analysis."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.core import checks
 from inference.engine.errors import ModelArtifactError
 from inference.engine.red_cell_centres import CENTRE_MODEL_ENV, read_centre_info, required_peak_threshold
 from inference.engine.red_cell_radius import RADIUS_MODEL_ENV, required_radius_factor
+from inference.engine.stain_calibration import STAIN_CALIBRATION_ENV, StainCalibration, StainCalibrationError
 
 
 def _network_check(
@@ -52,3 +54,22 @@ def radius_model_check(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
         "`manage.py choose_radius_factor ... --write`; or unset the variable for the shipped one.",
         "inference.E002",
     )
+
+
+@checks.register()
+def stain_calibration_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    named = os.environ.get(STAIN_CALIBRATION_ENV)
+    if not named:
+        return []
+    try:
+        StainCalibration.load(Path(named))
+    except StainCalibrationError as exc:
+        return [
+            checks.Error(
+                f"{STAIN_CALIBRATION_ENV}={named} is not a usable stain calibration: {exc}",
+                hint="Write one with `manage.py calibrate_stain --data DIR --out FILE.json`, or unset the "
+                "variable to count without one.",
+                id="inference.E003",
+            )
+        ]
+    return []

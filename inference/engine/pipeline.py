@@ -37,6 +37,7 @@ from .red_cell_centres import default_centre_model
 from .red_cell_radius import default_radius_model
 from .segmentation import SegmentationParams, SegmentationResult, segment_cells
 from .stain import colour_descriptors
+from .stain_calibration import laboratory_calibration
 from .trust import Assessment, TrustModel, load_trust
 
 BENIGN_CODE = "benign"
@@ -180,7 +181,9 @@ class Pipeline:
         self.model_dir = Path(model_dir)
         self.predictor = get_predictor(self.model_dir)
         self.trust: TrustModel | None = load_trust(self.predictor.info.get("trust"), self.model_dir)
-        self.segmentation_params = segmentation_params or SegmentationParams()
+        self.segmentation_params = segmentation_params or laboratory_calibration().applied_to(
+            SegmentationParams()
+        )
         # Crops get the model's CLAHE like whole fields do; off only to measure its effect.
         self.prepare_crops = prepare_crops
         self.crop_margin = crop_margin

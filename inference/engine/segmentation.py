@@ -39,6 +39,7 @@ from .nuclei import split_nuclei
 from .red_cell_centres import CentreModel, centre_features, default_centre_model, required_peak_threshold
 from .red_cell_radius import FACTOR_RANGE, RadiusModel, default_radius_model
 from .segmentation_params import SegmentationParams
+from .stain_calibration import background_lab, undo_stain
 
 WORK_RADIUS_PX = 10.0
 _MIN_SIDE = 16
@@ -92,21 +93,14 @@ class SegmentationResult:
         }
 
 
-def _lab_features(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (purple score, colour distance from the background), both float32 (H, W)."""
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
-    lightness = lab[:, :, 0] * (100.0 / 255.0)
-    a_star = lab[:, :, 1] - 128.0
-    b_star = lab[:, :, 2] - 128.0
-    # The background is the brightest tenth of the field: slides are mostly empty glass between cells.
-    background = lightness >= np.percentile(lightness, 90)
-    l_bg = float(np.median(lightness[background]))
-    a_bg = float(np.median(a_star[background]))
-    b_bg = float(np.median(b_star[background]))
-    a_star -= a_bg
-    b_star -= b_bg
+def _lab_features(rgb: np.ndarray, params: SegmentationParams | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return (purple score, colour distance from the background), both float32 (H, W); the score
+    under `params`' stain calibration."""
+    darkness, a_star, b_star = background_lab(rgb)
+    distance = np.sqrt(darkness**2 + a_star**2 + b_star**2)
+    if params is not None:
+        a_star, b_star = undo_stain(a_star, b_star, params.stain_hue_shift, params.stain_chroma_gain)
     purple = np.minimum(a_star, -b_star - 0.5 * a_star)
-    distance = np.sqrt((l_bg - lightness) ** 2 + a_star**2 + b_star**2)
     return purple, distance
 
 
@@ -115,7 +109,7 @@ def _masks(rgb: np.ndarray, params: SegmentationParams) -> tuple[np.ndarray, np.
 
     The scale estimate uses the foreground at Otsu's threshold; the cells are grown in the looser one.
     """
-    purple, distance = _lab_features(rgb)
+    purple, distance = _lab_features(rgb, params)
     t_nuc = otsu(purple[distance > 8.0], params.nucleus_threshold_min)
     t_nuc = min(max(t_nuc, params.nucleus_threshold_min), params.nucleus_threshold_max)
     nucleus = purple > t_nuc

@@ -14,6 +14,11 @@ class SegmentationParams:
     # Purple score threshold: Otsu on the foreground, clipped to this range (CIELAB units).
     nucleus_threshold_min: float = 15.0
     nucleus_threshold_max: float = 40.0
+    # A laboratory's stain (`stain_calibration.StainCalibration`): how far its nuclei's hue is turned
+    # from the reference (CIELAB degrees) and its nuclei's chroma as a multiple of the reference's. The
+    # nucleus score is read on colours turned back by the shift and divided by the gain.
+    stain_hue_shift: float = 0.0
+    stain_chroma_gain: float = 1.0
     # Least colour difference (CIELAB) from the background that can be a cell.
     min_foreground_contrast: float = 6.0
     # Foreground threshold as a fraction of Otsu's: pale red cells (faint rims, centres like the

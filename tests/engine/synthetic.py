@@ -14,6 +14,10 @@ RED_CELL_CENTRE = (214, 178, 176)
 CYTOPLASM = (196, 178, 214)
 NUCLEUS = (112, 88, 196)
 PLATELET = (150, 120, 200)
+# Red cells as the ALL fields (all4) show them: blue-grey, CIELAB hue -76 degrees and chroma 33 from the
+# glass, beside nuclei at -57; a stain turned towards magenta moves them into the nucleus score.
+BLUE_GREY_RED_CELL = ((136, 152, 200), (176, 184, 212))
+RGB = tuple[int, int, int]
 
 
 @dataclass
@@ -38,9 +42,14 @@ def _finish(image: np.ndarray, seed: int, radius: int) -> np.ndarray:
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
-def draw_red_cell(image: np.ndarray, centre: tuple[int, int], radius: int) -> None:
-    _disc(image, centre, radius, RED_CELL)
-    _disc(image, centre, radius * 0.4, RED_CELL_CENTRE)
+def draw_red_cell(
+    image: np.ndarray,
+    centre: tuple[int, int],
+    radius: int,
+    colours: tuple[RGB, RGB] = (RED_CELL, RED_CELL_CENTRE),
+) -> None:
+    _disc(image, centre, radius, colours[0])
+    _disc(image, centre, radius * 0.4, colours[1])
 
 
 def draw_nucleated_cell(image: np.ndarray, centre: tuple[int, int], radius: int) -> None:
@@ -48,9 +57,12 @@ def draw_nucleated_cell(image: np.ndarray, centre: tuple[int, int], radius: int)
     _disc(image, centre, radius * 1.05, NUCLEUS)
 
 
-def touching_field(radius: int = 12, seed: int = 0) -> Field:
+def touching_field(
+    radius: int = 12, seed: int = 0, red_colours: tuple[RGB, RGB] = (RED_CELL, RED_CELL_CENTRE)
+) -> Field:
     """Ten red cells (four touching pairs overlapping by about a quarter of their diameter, two
-    single), two nucleated cells and three platelets; the scene scales with `radius`."""
+    single), two nucleated cells and three platelets; the scene scales with `radius`. `red_colours`
+    (cell, pale centre) stain the red cells otherwise, e.g. `BLUE_GREY_RED_CELL`."""
     r = radius
     width, height = 26 * r, 18 * r
     image = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
@@ -62,7 +74,7 @@ def touching_field(radius: int = 12, seed: int = 0) -> Field:
         red_centres += [(x, y), (x + pair_step, y)]
     red_centres += [(17 * r, 15 * r), (22 * r, 15 * r)]
     for centre in red_centres:
-        draw_red_cell(image, centre, r)
+        draw_red_cell(image, centre, r, red_colours)
     nucleated_centres = [(12 * r, 5 * r), (20 * r, 6 * r)]
     for centre in nucleated_centres:
         draw_nucleated_cell(image, centre, r)

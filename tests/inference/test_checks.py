@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from inference.checks import centre_model_check, radius_model_check
+from inference.checks import centre_model_check, radius_model_check, stain_calibration_check
 from inference.engine.red_cell_centres import CENTRE_MODEL_DIR, CENTRE_MODEL_ENV, MODEL_JSON
 from inference.engine.red_cell_radius import RADIUS_MODEL_DIR, RADIUS_MODEL_ENV
+from inference.engine.stain_calibration import STAIN_CALIBRATION_ENV, StainCalibration
 
 
 def test_unset_or_a_tuned_network_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,3 +54,19 @@ def test_the_radius_network_variable_is_checked_too(tmp_path: Path, monkeypatch:
     assert error.id == "inference.E002"
     assert "no radius_factor" in error.msg
     assert "choose_radius_factor" in (error.hint or "")
+
+
+def test_the_stain_calibration_variable_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(STAIN_CALIBRATION_ENV, raising=False)
+    assert stain_calibration_check() == []
+    good = tmp_path / "stain.json"
+    StainCalibration(hue_shift=6.0).save(good)
+    monkeypatch.setenv(STAIN_CALIBRATION_ENV, str(good))
+    assert stain_calibration_check() == []
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hue_shift": "six", "chroma_gain": 1.0}')
+    monkeypatch.setenv(STAIN_CALIBRATION_ENV, str(bad))
+    (error,) = stain_calibration_check()
+    assert error.id == "inference.E003"
+    assert "hue_shift must be a number" in error.msg
+    assert "calibrate_stain" in (error.hint or "")

@@ -1,5 +1,6 @@
 """`manage.py evaluate_counting --data DIR [--counts FILE.csv] [--out FILE.json] [--limit N]
-[--recount FILE.csv] [--per-image] [--perturb hue=15,scale=0.5] [--watershed-only] [--learned-radius]`.
+[--recount FILE.csv] [--per-image] [--perturb hue=15,scale=0.5] [--stain auto|FILE.json] [--watershed-only]
+[--learned-radius]`.
 
 Thin wrapper of `inference.engine.counting.evaluate_counting` on a Pascal VOC folder
 (`Images/`, `Annotations/`; objects WBC, RBC, Platelets), e.g. `../shared/data/counting/cbc`; with
@@ -12,9 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError
+
+if TYPE_CHECKING:
+    from inference.engine.perturbation import Perturbation
+    from inference.engine.stain_calibration import StainCalibration
 
 
 class Command(BaseCommand):
@@ -70,6 +75,15 @@ class Command(BaseCommand):
             "the boxes follow the scale), e.g. hue=15,scale=0.5",
         )
 
+        parser.add_argument(
+            "--stain",
+            default=None,
+            metavar="auto|FILE.json|none",
+            help="count under a stain calibration: a file written by calibrate_stain; auto to calibrate on "
+            "every image under --data first (as perturbed); none for no correction (default: the file "
+            "MARROWFIND_STAIN_CALIBRATION names, else none); docs/counting.md",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.engine.counting import evaluate_counting, load_recount
         from inference.engine.errors import EngineError
@@ -84,6 +98,8 @@ class Command(BaseCommand):
         )
         try:
             perturb = parse_perturbation(options["perturb"])
+            calibration = self._calibration(options["stain"], options["data"], perturb)
+            params = calibration.applied_to(params)
             if options["counts"] is not None:
                 counts = load_eye_counts(options["counts"])
                 report = evaluate_eye_counts(
@@ -96,7 +112,24 @@ class Command(BaseCommand):
                 )
         except (EngineError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
+        report["summary"]["stain_calibration"] = calibration.to_dict()
         if options["out"] is not None:
             options["out"].write_text(json.dumps(report, indent=2))
         shown = report if options["per_image"] else report["summary"]
         self.stdout.write(json.dumps(shown, indent=2))
+
+    @staticmethod
+    def _calibration(stain: str | None, data: Path, perturb: Perturbation | None) -> StainCalibration:
+        from inference.engine.stain_calibration import (
+            StainCalibration,
+            calibrate_stain_folder,
+            laboratory_calibration,
+        )
+
+        if stain is None:
+            return laboratory_calibration()
+        if stain == "none":
+            return StainCalibration()
+        if stain == "auto":
+            return calibrate_stain_folder(data, perturb=perturb)
+        return StainCalibration.load(Path(stain))
