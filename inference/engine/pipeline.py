@@ -124,6 +124,8 @@ class PipelineResult:
     cells: list[CellCall]
     model: dict[str, Any]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # The stain correction the cells were found under (none: 0 degrees, gain 1), for the record.
+    stain_correction: dict[str, float] = field(default_factory=lambda: {"hue_shift": 0.0, "chroma_gain": 1.0})
 
     @property
     def blast_count(self) -> int:
@@ -147,6 +149,7 @@ class PipelineResult:
             "ai_blast_count": self.blast_count,
             "ai_blast_percentage": None if pct is None else round(pct, 2),
             "model": self.model,
+            "stain_correction": self.stain_correction,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 
@@ -181,6 +184,7 @@ class Pipeline:
         self.model_dir = Path(model_dir)
         self.predictor = get_predictor(self.model_dir)
         self.trust: TrustModel | None = load_trust(self.predictor.info.get("trust"), self.model_dir)
+        # Without explicit settings: the defaults, under the laboratory's stain calibration if it has one.
         self.segmentation_params = segmentation_params or laboratory_calibration().applied_to(
             SegmentationParams()
         )
@@ -278,6 +282,10 @@ class Pipeline:
             cells=cells,
             model=self.model_facts,
             timings_ms=timer.ms,
+            stain_correction={
+                "hue_shift": self.segmentation_params.stain_hue_shift,
+                "chroma_gain": self.segmentation_params.stain_chroma_gain,
+            },
         )
 
     def roi_pass(

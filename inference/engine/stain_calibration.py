@@ -8,7 +8,7 @@ red cells into the score's range: the nucleated count on the 76 all4 fields coun
 a mean absolute error of 1.3 to 9.9 (docs/counting.md, "Robustness").
 
 One field cannot tell such a shift: its nuclei's hue varies from field to field of one laboratory
-by as much as the shift (5th-95th percentile -59 to -46 degrees on all4), and turning each field by
+by as much as the shift (5th-95th percentile -58 to -46 degrees on all4), and turning each field by
 its own reading turned unchanged fields too. The median over a laboratory's fields is steady (-55.0
 on all4, -54.2 on CBC) and moves with the stain, so the correction is made once per laboratory from
 a set of its fields, and below a dead zone it is none at all.

@@ -13,6 +13,7 @@ from inference.engine.classes import CLASS_CODES
 from inference.engine.evaluation import evaluate_cells
 from inference.engine.pipeline import REFER_LABEL, STAGES, CellCall, Pipeline, PipelineResult
 from inference.engine.segmentation import SegmentationParams
+from inference.engine.stain_calibration import STAIN_CALIBRATION_ENV, StainCalibration
 from tests.engine.test_evaluation import make_tiny_artifact, smear_like, write_dataset
 
 
@@ -183,3 +184,20 @@ def test_warm_up_loads_the_radius_network_only_in_the_learned_radius_mode(
     assert default_radius_model.cache_info().currsize == 0
     Pipeline(model_dirs["trusted"], segmentation_params=SegmentationParams(learned_radius=True)).warm_up()
     assert default_radius_model.cache_info().currsize == 1
+
+
+def test_the_laboratory_stain_calibration_is_used_and_recorded(
+    model_dirs: dict[str, Path], field_png: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(STAIN_CALIBRATION_ENV, raising=False)
+    plain = Pipeline(model_dirs["trusted"]).run(field_png).to_dict()
+    assert plain["stain_correction"] == {"hue_shift": 0.0, "chroma_gain": 1.0}
+    calibration = tmp_path / "stain.json"
+    StainCalibration(hue_shift=-8.0, chroma_gain=1.3, fields=20).save(calibration)
+    monkeypatch.setenv(STAIN_CALIBRATION_ENV, str(calibration))
+    pipeline = Pipeline(model_dirs["trusted"])
+    assert (pipeline.segmentation_params.stain_hue_shift, pipeline.segmentation_params.stain_chroma_gain) == (
+        -8.0,
+        1.3,
+    )
+    assert pipeline.run(field_png).to_dict()["stain_correction"] == {"hue_shift": -8.0, "chroma_gain": 1.3}
