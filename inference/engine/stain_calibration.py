@@ -3,14 +3,14 @@
 The nucleus score (`segmentation._lab_features`) looks for one fixed colour: the nuclei of the BCCD
 fields and of the ALL fields (Aria et al.) both sit at about -55 degrees of CIELAB hue, while their
 red cells lie on either side of it (pink on BCCD, blue-grey at -77 on the ALL fields). A stain
-turned 15 degrees of HSV hue towards magenta moves the nuclei about 7.5 degrees and the ALL fields'
+turned 15 degrees of HSV hue towards magenta moves the nuclei about 7 degrees and the ALL fields'
 red cells into the score's range: the nucleated count on the 76 all4 fields counted by eye goes from
 a mean absolute error of 1.3 to 9.9 (docs/counting.md, "Robustness").
 
 One field cannot tell such a shift: its nuclei's hue varies from field to field of one laboratory
 by as much as the shift (5th-95th percentile -58 to -46 degrees on all4), and turning each field by
 its own reading turned unchanged fields too. The median over a laboratory's fields is steady (-55.0
-on all4, -54.2 on CBC) and moves with the stain, so the correction is made once per laboratory from
+on all4, -53.8 on CBC) and moves with the stain, so the correction is made once per laboratory from
 a set of its fields, and below a dead zone it is none at all.
 """
 
@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .datasets import IMAGE_SUFFIXES
-from .errors import EngineError
+from .errors import EngineError, ImageError
 from .imageio import read_image
 from .perturbation import Perturbation
 from .segmentation_params import SegmentationParams
@@ -195,8 +195,15 @@ def calibrate_stain_folder(
 ) -> StainCalibration:
     """`calibrate_stain` on every image under `folder`, each changed by `perturb` as read."""
     paths = laboratory_fields(folder)
-    images = (read_image(path) for path in tqdm(paths, desc="stain", unit="field", disable=not progress))
+    images = (_read_field(path) for path in tqdm(paths, desc="stain", unit="field", disable=not progress))
     return calibrate_stain(perturb.apply(rgb) if perturb is not None else rgb for rgb in images)
+
+
+def _read_field(path: Path) -> np.ndarray:
+    try:
+        return read_image(path)
+    except (ImageError, OSError) as exc:
+        raise StainCalibrationError(f"{path.name}: {exc}") from exc
 
 
 def undo_stain(

@@ -159,3 +159,6 @@ def test_a_folder_is_calibrated_on_every_image_in_it(tmp_path: Path) -> None:
     assert calibration.hue_shift > HUE_DEAD_ZONE
     with pytest.raises(StainCalibrationError, match="not a folder"):
         calibrate_stain_folder(tmp_path / "missing", progress=False)
+    (tmp_path / "Pre" / "cut.png").write_bytes((tmp_path / "Pre" / "field-0.png").read_bytes()[:200])
+    with pytest.raises(StainCalibrationError, match=r"cut\.png"):
+        calibrate_stain_folder(tmp_path, progress=False)
