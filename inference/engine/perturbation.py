@@ -6,6 +6,9 @@ Applied to the RGB image as read, colour first; several combine, e.g. `hue=20,sa
   (2 degrees per step), so N is applied as round(N / 2) steps, modulo 180: resolution 2 degrees.
 - `saturation=F`: multiply HSV saturation by F (0.5 halves it), clipped to 0..255.
 - `brightness=F`: multiply HSV value by F, clipped to 0..255.
+- `haematoxylin=F`, `eosin=F`: multiply the haematoxylin or eosin density (colour deconvolution,
+  Ruifrok and Johnston's stain vectors) by F, as a longer or shorter stain, or another stain batch,
+  would; applied to the slide's colours before the camera's (hue, saturation, brightness).
 - `scale=F`: resize by F (0.5 halves each side; area interpolation down, bilinear up), as a camera of
   lower or higher resolution, or another objective, would give. Counting scales its boxes with it.
 """
@@ -17,9 +20,19 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .augment import hed_jitter
+
 SCALE_RANGE = (0.1, 4.0)
 _FACTOR_RANGE = (0.0, 10.0)
-_NAMES = {"hue": "hue_degrees", "saturation": "saturation", "brightness": "brightness", "scale": "scale"}
+_NAMES = {
+    "hue": "hue_degrees",
+    "saturation": "saturation",
+    "brightness": "brightness",
+    "haematoxylin": "haematoxylin",
+    "hematoxylin": "haematoxylin",
+    "eosin": "eosin",
+    "scale": "scale",
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +41,8 @@ class Perturbation:
     saturation: float = 1.0
     brightness: float = 1.0
     scale: float = 1.0
+    haematoxylin: float = 1.0
+    eosin: float = 1.0
 
     @property
     def _hue_steps(self) -> int:
@@ -35,7 +50,11 @@ class Perturbation:
 
     @property
     def _changes_colour(self) -> bool:
-        return self._hue_steps != 0 or self.saturation != 1.0 or self.brightness != 1.0
+        return self._hue_steps != 0 or self._changes_stain or self.saturation != 1.0 or self.brightness != 1.0
+
+    @property
+    def _changes_stain(self) -> bool:
+        return self.haematoxylin != 1.0 or self.eosin != 1.0
 
     @property
     def is_identity(self) -> bool:
@@ -43,7 +62,7 @@ class Perturbation:
 
     def describe(self) -> str:
         parts = [f"hue={self.hue_degrees:g}"] if self._hue_steps else []
-        for name in ("saturation", "brightness", "scale"):
+        for name in ("saturation", "brightness", "haematoxylin", "eosin", "scale"):
             if getattr(self, name) != 1.0:
                 parts.append(f"{name}={getattr(self, name):g}")
         return ",".join(parts) or "none"
@@ -63,6 +82,8 @@ class Perturbation:
     def _recolour(self, rgb: np.ndarray) -> np.ndarray:
         if not self._changes_colour:
             return rgb
+        if self._changes_stain:
+            rgb = hed_jitter(rgb, np.array([self.haematoxylin, self.eosin, 1.0]), np.zeros(3))
         hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
         if self._hue_steps:
             hsv[:, :, 0] = ((hsv[:, :, 0].astype(np.int16) + self._hue_steps) % 180).astype(np.uint8)
@@ -84,7 +105,7 @@ def parse_perturbation(text: str | None) -> Perturbation | None:
         if not sep or key not in _NAMES:
             raise ValueError(
                 f"Bad perturbation {part!r}; use hue=DEGREES, saturation=FACTOR, brightness=FACTOR, "
-                "scale=FACTOR."
+                "haematoxylin=FACTOR, eosin=FACTOR, scale=FACTOR."
             )
         try:
             value = float(raw)

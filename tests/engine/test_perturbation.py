@@ -38,3 +38,16 @@ def test_scale_resizes_after_the_colour_change() -> None:
 def test_out_of_range_or_malformed_values_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"between|Bad number"):
         parse_perturbation(text)
+
+
+def test_a_stain_density_change_darkens_what_that_stain_colours() -> None:
+    p = parse_perturbation("haematoxylin=1.5,eosin=0.5")
+    assert p == Perturbation(haematoxylin=1.5, eosin=0.5)
+    assert p.describe() == "haematoxylin=1.5,eosin=0.5"
+    assert parse_perturbation("hematoxylin=1.5") == Perturbation(haematoxylin=1.5)
+    violet = np.full((4, 4, 3), (112, 88, 196), np.uint8)  # a nucleus: mostly haematoxylin
+    pink = np.full((4, 4, 3), (230, 150, 170), np.uint8)  # eosin
+    assert Perturbation(haematoxylin=1.5).apply(violet).astype(int).sum() < violet.astype(int).sum() - 60
+    assert Perturbation(eosin=0.5).apply(pink).astype(int).sum() > pink.astype(int).sum() + 30
+    glass = np.full((4, 4, 3), 255, np.uint8)  # no stain at all: nothing to change
+    assert np.array_equal(p.apply(glass), glass)

@@ -35,7 +35,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--perturb",
             default=None,
-            help="change each image as read (hue=DEGREES, saturation=, brightness=), to try a stain shift",
+            help="change each image as read (hue=DEGREES, saturation=, brightness=, haematoxylin=, "
+            "eosin=), to try a stain shift",
         )
         parser.add_argument("--json", action="store_true", help="print only the calibration, as JSON")
 

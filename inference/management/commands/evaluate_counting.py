@@ -71,7 +71,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--perturb",
             default=None,
-            help="change each image as read: hue=DEGREES, saturation=, brightness=, scale= (factors; "
+            help="change each image as read: hue=DEGREES, saturation=, brightness=, haematoxylin=, eosin=, "
+            "scale= (factors; "
             "the boxes follow the scale), e.g. hue=15,scale=0.5",
         )
 
