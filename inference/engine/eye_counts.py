@@ -19,6 +19,7 @@ from .errors import DatasetError
 from .imageio import read_image
 from .perturbation import Perturbation
 from .segmentation import SegmentationParams, segment_cells
+from .stain_calibration import StainCalibration
 
 _COUNT_COLUMNS = ("nucleated", "red_cells")
 
@@ -139,3 +140,33 @@ def _summary(rows: list[EyeCountResult]) -> dict[str, Any]:
         metrics["mean_signed_percent"] = round(100.0 * sum(signed) / len(signed), 2) if signed else None
         summary[kind] = metrics
     return summary
+
+
+# The figure each kind is judged by when a stain calibration is checked against counts by eye.
+_CHECKED_METRICS = (("nucleated", "mae"), ("red", "mape_percent"))
+
+
+def check_stain_calibration(
+    data_dir: str | Path,
+    counts: list[EyeCount],
+    calibration: StainCalibration,
+    *,
+    params: SegmentationParams | None = None,
+    perturb: Perturbation | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The counted fields' summary without and with `calibration`, and the kinds it counts worse
+    (nucleated by MAE, red by MAPE): a calibration should be kept only where `worse` is empty."""
+    plain = params or SegmentationParams()
+    without = evaluate_eye_counts(data_dir, counts, plain, progress=progress, perturb=perturb)["summary"]
+    calibrated = calibration.applied_to(plain)
+    with_it = evaluate_eye_counts(data_dir, counts, calibrated, progress=progress, perturb=perturb)["summary"]
+    worse = [
+        kind
+        for kind, metric in _CHECKED_METRICS
+        if kind in without
+        and without[kind][metric] is not None
+        and with_it[kind][metric] is not None
+        and with_it[kind][metric] > without[kind][metric]
+    ]
+    return {"without": without, "with": with_it, "worse": worse}

@@ -82,6 +82,11 @@ class StainCalibration:
             "reference_chroma": REFERENCE_CHROMA,
         }
 
+    @property
+    def corrects(self) -> bool:
+        """Whether it changes anything (outside the dead zones)."""
+        return self.hue_shift != 0.0 or self.chroma_gain != 1.0
+
     def applied_to(self, params: SegmentationParams) -> SegmentationParams:
         return replace(params, stain_hue_shift=self.hue_shift, stain_chroma_gain=self.chroma_gain)
 

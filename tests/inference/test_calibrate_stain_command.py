@@ -32,10 +32,13 @@ def test_writes_the_calibration_and_says_what_it_corrects(tmp_path: Path, labora
     calibration = StainCalibration.load(out)
     assert calibration.fields == MIN_FIELDS
     assert calibration.hue_shift > 3
-    assert f"correction: hue +{calibration.hue_shift:.1f} degrees" in stdout.getvalue()
+    assert f"the correction (hue +{calibration.hue_shift:.1f} degrees, chroma x1.00)" in stdout.getvalue()
     stdout = StringIO()
     call_command("calibrate_stain", data=laboratory, out=out, json=True, stdout=stdout)
-    assert json.loads(stdout.getvalue())["hue_shift"] == 0.0
+    assert json.loads(stdout.getvalue()) == {
+        "calibration": StainCalibration.load(out).to_dict(),
+        "check": None,
+    }
 
 
 def test_too_few_fields_are_a_command_error(tmp_path: Path, laboratory: Path) -> None:
@@ -96,3 +99,42 @@ def test_auto_calibrates_on_the_folder_and_restores_the_nucleated_count(
         errors[stain] = json.loads(stdout.getvalue())["nucleated"]["mae"]
     assert errors["none"] > 5  # the turned stain makes red cells nuclei
     assert errors["auto"] == 0.0
+
+
+def _counts(path: Path, nucleated: int) -> Path:
+    path.write_text("image,nucleated\n" + "".join(f"field-{seed}.png,{nucleated}\n" for seed in range(3)))
+    return path
+
+
+def test_with_counts_the_correction_is_written_only_when_it_counts_no_worse(
+    tmp_path: Path, laboratory: Path
+) -> None:
+    field = touching_field(10, 0, BLUE_GREY_RED_CELL)
+    out = tmp_path / "stain.json"
+    stdout = StringIO()
+    counts = _counts(tmp_path / "counts.csv", field.n_nucleated)
+    call_command(
+        "calibrate_stain", data=laboratory, out=out, counts=counts, perturb="hue=15", json=True, stdout=stdout
+    )
+    check = json.loads(stdout.getvalue())["check"]
+    assert check["worse"] == []
+    assert check["with"]["nucleated"]["mae"] == 0.0 < check["without"]["nucleated"]["mae"]
+    assert StainCalibration.load(out).hue_shift > 3
+
+    # Counts that agree with the uncorrected segmentation (red cells taken for nuclei) refuse it.
+    out.unlink()
+    wrong = _counts(tmp_path / "wrong.csv", field.n_nucleated + 10)
+    with pytest.raises(CommandError, match=r"Not written: the correction \(hue \+\d"):
+        call_command(
+            "calibrate_stain", data=laboratory, out=out, counts=wrong, perturb="hue=15", stdout=StringIO()
+        )
+    assert not out.exists()
+
+
+def test_with_counts_and_no_correction_there_is_nothing_to_check(tmp_path: Path, laboratory: Path) -> None:
+    stdout = StringIO()
+    counts = _counts(tmp_path / "counts.csv", 2)
+    out = tmp_path / "stain.json"
+    call_command("calibrate_stain", data=laboratory, out=out, counts=counts, json=True, stdout=stdout)
+    assert json.loads(stdout.getvalue())["check"] is None
+    assert not StainCalibration.load(out).corrects
