@@ -9,7 +9,9 @@ are blue-violet, i.e. both magenta (CIELAB a* > 0) and more strongly blue (-b* a
 cells are pink-red (b* >= 0) or, under other stains and cameras, blue-grey (a* near 0); eosinophil
 granules and stain deposits are magenta-pink (-b* < a*). The score `min(a*, -b* - a*/2)`, measured
 against the background's colour so that a white-balance cast cancels, separates them on both the BCCD
-and the ALL (Aria et al.) images. Platelets are violet too, but far smaller than a nucleus.
+and the ALL (Aria et al.) images. Platelets are violet too, but far smaller than a nucleus. Under a
+laboratory's stain calibration (`stain_calibration`) the colours are turned back to the reference
+stain before the score is read.
 
 Red cells that overlap widely leave one distance peak between them, so the watershed merges them;
 a small network trained to mark red-cell centres (`red_cell_centres`) gives a second opinion on each

@@ -1,6 +1,6 @@
 """`manage.py evaluate_counting --data DIR [--counts FILE.csv] [--out FILE.json] [--limit N]
-[--recount FILE.csv] [--per-image] [--perturb hue=15,scale=0.5] [--stain auto|FILE.json] [--watershed-only]
-[--learned-radius]`.
+[--recount FILE.csv] [--per-image] [--perturb hue=15,scale=0.5] [--stain auto|FILE.json|none]
+[--watershed-only] [--learned-radius]`.
 
 Thin wrapper of `inference.engine.counting.evaluate_counting` on a Pascal VOC folder
 (`Images/`, `Annotations/`; objects WBC, RBC, Platelets), e.g. `../shared/data/counting/cbc`; with
@@ -72,10 +72,8 @@ class Command(BaseCommand):
             "--perturb",
             default=None,
             help="change each image as read: hue=DEGREES, saturation=, brightness=, haematoxylin=, eosin=, "
-            "scale= (factors; "
-            "the boxes follow the scale), e.g. hue=15,scale=0.5",
+            "scale= (factors; the boxes follow the scale), e.g. hue=15,scale=0.5",
         )
-
         parser.add_argument(
             "--stain",
             default=None,
