@@ -95,15 +95,13 @@ class StainCalibration:
 
     @classmethod
     def load(cls, path: Path) -> StainCalibration:
+        name = Path(path).name
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise StainCalibrationError(
-                f"Cannot read the stain calibration {Path(path).name}: {exc}"
-            ) from exc
+            raise StainCalibrationError(f"Cannot read the stain calibration {name}: {exc}") from exc
         if not isinstance(data, dict):
-            raise StainCalibrationError(f"{Path(path).name} is not a stain calibration (a JSON object).")
-        name = Path(path).name
+            raise StainCalibrationError(f"{name} is not a stain calibration (a JSON object).")
         shift = _bounded(data, "hue_shift", (-NUCLEUS_HUE_TOLERANCE, NUCLEUS_HUE_TOLERANCE), name)
         gain = _bounded(data, "chroma_gain", _GAIN_RANGE, name)
         return cls(

@@ -80,10 +80,7 @@ def test_auto_calibrates_on_the_folder_and_restores_the_nucleated_count(
     tmp_path: Path, laboratory: Path
 ) -> None:
     field = touching_field(10, 0, BLUE_GREY_RED_CELL)
-    counts = tmp_path / "counts.csv"
-    counts.write_text(
-        "image,nucleated\n" + "".join(f"field-{seed}.png,{field.n_nucleated}\n" for seed in range(3))
-    )
+    counts = _counts(tmp_path / "counts.csv", field.n_nucleated)
     errors = {}
     for stain in ("none", "auto"):
         stdout = StringIO()
