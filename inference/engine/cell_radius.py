@@ -14,10 +14,27 @@ from .mask_ops import disk, fill_small_holes, local_maxima
 from .segmentation_params import SegmentationParams
 
 _ESTIMATE_SIDE = 256
-# Holes filled before measuring the red cells (pale centres), as a fraction of the longer side.
+# On a grid too coarse for the cells, touching cells merge and the discs come out several times too
+# large (an all4 field tiled 6x6, 1344 pixels a side, read 10 times its radius on a 256-pixel grid).
+# So the grid is made fine enough for cells of the outline's rough radius (`_outline_radius`) to keep
+# `_GRID_RADIUS` pixels. Packed cells have little outline, so the rough radius overstates them; an
+# estimate over `_OUTLINE_DOUBT` times the rough radius (on CBC fields it is 1.2-1.7 times, on all4
+# ones 0.7-1.2, where a grid merged the cells 4-10) is taken again on a grid twice as fine, and that
+# one is kept while it is under `_COARSE_GRID_TRUST` times the coarser grid's.
+_GRID_RADIUS = 6.0
+_OUTLINE_DOUBT = 2.0
+_COARSE_GRID_TRUST = 0.6
+# Holes filled before measuring the red cells (pale centres), as a fraction of the longer side, and at
+# most this multiple of the outline's rough radius (`_outline_radius`): on a field tiled 4x4 a
+# twentieth of the side filled the glass enclosed between packed cells (all4 Benign-249: 2.4 times
+# its radius).
 _HOLE_RADIUS_FRACTION = 1.0 / 20.0
-# Plausible red-cell radius, as fractions of the longer side (about 1/28 on all4, 1/15 on BCCD).
+_HOLE_OUTLINE_RATIO = 2.5
+# Plausible red-cell radius, as fractions of the longer side (about 1/28 on all4, 1/15 on BCCD), with
+# the floor at most `_RADIUS_FLOOR_PX`: a larger image at the same magnification (a larger camera
+# sensor, a lower-power objective) holds more cells, not larger ones (`radius_bounds`).
 RADIUS_RANGE = (1.0 / 40.0, 1.0 / 6.0)
+_RADIUS_FLOOR_PX = 6.0
 # Packing discs of overlapping cells are about 15% smaller than the cells; an area-weighted median
 # above this multiple of their plain median is pulled up by clumps the mask merged.
 _CLUMP_RATIO = 1.2
@@ -111,9 +128,11 @@ def estimate_cell_radius(
 ) -> float:
     """Typical red-cell radius in pixels, from the discs that pack the cell mask.
 
-    Worked on a copy at most `_ESTIMATE_SIDE` pixels long; discs centred on a nucleus are left out.
+    Worked on a copy at most `_ESTIMATE_SIDE` pixels long, or a finer one where the cells would be too
+    small on that (`_GRID_RADIUS`); discs centred on a nucleus are left out.
 
-    - Only holes up to `_HOLE_RADIUS_FRACTION` of the longer side are filled: they are the pale centres.
+    - Only holes up to `_HOLE_RADIUS_FRACTION` of the longer side, and `_HOLE_OUTLINE_RATIO` times
+      the outline's rough radius, are filled: they are the pale centres.
       Filling every hole (as first written) also filled the glass enclosed by a ring of packed red
       cells, and a dense, pale field (all4 Early-438, Benign-171) became a few huge discs (radius 25
       instead of about 8 on a 224-pixel field).
@@ -126,29 +145,63 @@ def estimate_cell_radius(
       pieces closer than `lobe_merge` times the uncapped estimate are one nucleus.
     - Where nuclei cover `_NUCLEUS_SHARE_FOR_CUT` of the mask or more, all of it is done again with
       the white cells' nuclei cut out of the mask.
-    - The result is clamped to `RADIUS_RANGE` of the longer side (a 224-pixel field at 100x has red
-      cells of radius about 7-9, a 640-pixel BCCD field about 40).
+    - The result is clamped to `radius_bounds` (a 224-pixel field at 100x has red cells of radius
+      about 7-9, a 640-pixel BCCD field about 40).
     """
+    side = max(foreground.shape)
+    rough = _outline_radius(foreground)
+    hole_radius = min(_HOLE_RADIUS_FRACTION * side, _HOLE_OUTLINE_RATIO * rough)
+    scale = min(1.0, max(_ESTIMATE_SIDE / side, _GRID_RADIUS / rough))
+    radius = _radius_on_grid(foreground, nucleus, lobe_merge, scale, hole_radius) / scale
+    while scale < 1.0 and radius > _OUTLINE_DOUBT * rough:
+        finer = min(1.0, 2.0 * scale)
+        sharper = _radius_on_grid(foreground, nucleus, lobe_merge, finer, hole_radius) / finer
+        if sharper >= _COARSE_GRID_TRUST * radius:
+            break
+        scale, radius = finer, sharper
+    low, high = radius_bounds(side)
+    return float(np.clip(radius, low, high))
+
+
+def radius_bounds(side: int) -> tuple[float, float]:
+    """The plausible red-cell radius in pixels on a field whose longer side is `side` pixels."""
+    low, high = RADIUS_RANGE
+    return min(low * side, _RADIUS_FLOOR_PX), high * side
+
+
+def _outline_radius(foreground: np.ndarray) -> float:
+    """A rough cell radius from the mask's outline: twice its area over its perimeter, a disc's radius
+    (0.6-0.8 of the estimate on CBC fields, 0.9-1.4 on all4 ones; more where cells are packed). Unlike
+    the field's size, it stays the same on a field tiled many times over."""
+    square = np.ones((3, 3), np.uint8)
+    mask = cv2.morphologyEx(foreground.astype(np.uint8), cv2.MORPH_OPEN, square)
+    area = int(np.count_nonzero(mask))
+    outline = area - int(np.count_nonzero(cv2.erode(mask, square)))
+    return 2.0 * area / outline if outline else math.inf
+
+
+def _radius_on_grid(
+    foreground: np.ndarray, nucleus: np.ndarray, lobe_merge: float, scale: float, hole_radius: float
+) -> float:
+    """`estimate_cell_radius` on the masks resized by `scale`, in the resized pixels, unclamped; holes
+    up to `hole_radius` (the field's pixels) filled in the first pass."""
     height, width = foreground.shape
-    side = max(height, width)
-    scale = min(1.0, _ESTIMATE_SIDE / side)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     fg = cv2.resize(foreground.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
     nuc = cv2.resize(nucleus.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-    radius = _estimated_radius(fg, nuc, lobe_merge)
+    radius = _estimated_radius(fg, nuc, lobe_merge, hole_radius * scale)
     if np.count_nonzero(nuc) >= _NUCLEUS_SHARE_FOR_CUT * max(1, int(np.count_nonzero(fg))):
-        radius = _estimated_radius(fg, nuc, lobe_merge, cut=_nuclei_to_cut(nuc, radius))
-    low, high = RADIUS_RANGE
-    return float(np.clip(radius / scale, low * side, high * side))
+        radius = _estimated_radius(fg, nuc, lobe_merge, hole_radius * scale, cut=_nuclei_to_cut(nuc, radius))
+    return radius
 
 
 def _estimated_radius(
-    fg: np.ndarray, nuc: np.ndarray, lobe_merge: float, cut: np.ndarray | None = None
+    fg: np.ndarray, nuc: np.ndarray, lobe_merge: float, hole_radius: float, cut: np.ndarray | None = None
 ) -> float:
     """`estimate_cell_radius` at the estimate's scale, before the clamp; `cut`: pixels left out of the
     cell mask."""
     exclude = cv2.dilate(nuc, disk(2)).astype(bool)
-    uncapped = _packing_radius(fg, exclude, _HOLE_RADIUS_FRACTION * max(fg.shape), cut)
+    uncapped = _packing_radius(fg, exclude, hole_radius, cut)
     # (An all-foreground field has no distance peak of finite height: bound the merge to the field.)
     merge = max(1.0, lobe_merge * min(uncapped, RADIUS_RANGE[1] * max(fg.shape)))
     nucleus_radius = _nucleus_radius(nuc, merge)

@@ -131,10 +131,11 @@ def test_radius_estimate_is_clamped_to_the_field() -> None:
     # A field that is all foreground has no scale of its own: the estimate stays at most 1/6 of it.
     solid = np.ones((120, 160), bool)
     assert estimate_cell_radius(solid, np.zeros_like(solid)) <= 160 / 6 + 1e-6
-    # A few specks on empty glass: at least 1/40 of the field.
+    # A few specks on empty glass: at least 1/40 of a small field, and 6 pixels on a larger one.
     specks = np.zeros((240, 320), bool)
     specks[10:13, 10:13] = specks[100:103, 200:203] = True
-    assert estimate_cell_radius(specks, np.zeros_like(specks)) >= 320 / 40 - 1e-6
+    assert estimate_cell_radius(specks, np.zeros_like(specks)) >= 6.0 - 1e-6
+    assert estimate_cell_radius(specks[:200, :200], np.zeros((200, 200), bool)) >= 200 / 40 - 1e-6
 
 
 @pytest.mark.parametrize("nucleus_radius", [30, 21])
