@@ -49,6 +49,19 @@ class VocBox:
             self, xmin=self.xmin * sx, ymin=self.ymin * sy, xmax=self.xmax * sx, ymax=self.ymax * sy
         )
 
+    def in_copy(self, col: int, row: int, width: int, height: int) -> VocBox:
+        """The box in copy (col, row) of a `width` x `height` field mirrored into copies, as the
+        `tile` perturbation lays them out: odd columns and rows are flipped."""
+        xmin, xmax = _mirrored(self.xmin, self.xmax, col, width)
+        ymin, ymax = _mirrored(self.ymin, self.ymax, row, height)
+        return replace(self, xmin=xmin, ymin=ymin, xmax=xmax, ymax=ymax)
+
+
+def _mirrored(low: float, high: float, copy: int, size: int) -> tuple[float, float]:
+    if copy % 2 == 0:
+        return low + copy * size, high + copy * size
+    return (copy + 1) * size - high, (copy + 1) * size - low
+
 
 @dataclass(frozen=True)
 class VocAnnotation:
@@ -250,6 +263,21 @@ def summarise(counts: Iterable[ImageCount]) -> dict[str, Any]:
     return summary
 
 
+def _perturbed_boxes(
+    boxes: list[VocBox], perturb: Perturbation, shape: tuple[int, ...], changed: tuple[int, ...]
+) -> list[VocBox]:
+    """`boxes` of an image of `shape` on its perturbed copy of shape `changed`: resized with a `scale`,
+    and mirrored into every copy of a `tile`."""
+    height, width = changed[0] // perturb.tile, changed[1] // perturb.tile
+    scaled = [box.scaled(width / shape[1], height / shape[0]) for box in boxes]
+    return [
+        box.in_copy(col, row, width, height)
+        for row in range(perturb.tile)
+        for col in range(perturb.tile)
+        for box in scaled
+    ]
+
+
 def evaluate_counting(
     data_dir: str | Path,
     params: SegmentationParams | None = None,
@@ -262,8 +290,9 @@ def evaluate_counting(
     """Segment every image of a VOC folder and compare counts; JSON-ready summary plus per-image rows.
 
     `recount` maps image file names to red cells counted by eye (see `load_recount`); every name in it
-    must be an image of the folder. `perturb` changes each image as read (its boxes follow a `scale`),
-    to check that the counts hold under another stain, camera or magnification.
+    must be an image of the folder. `perturb` changes each image as read (its boxes follow a `scale`;
+    a `tile` multiplies the counts and mirrors the boxes into every copy), to check that the counts
+    hold under another stain, camera, magnification or field size.
     """
     data_dir = Path(data_dir)
     pairs = find_pairs(data_dir)
@@ -278,20 +307,22 @@ def evaluate_counting(
         annotation = parse_voc(xml_path)
         rgb = read_image(image_path)
         red_boxes = [box for box in annotation.boxes if box.name == "RBC"]
+        copies = 1
         if perturb is not None:
             changed = perturb.apply(rgb)
-            sx, sy = changed.shape[1] / rgb.shape[1], changed.shape[0] / rgb.shape[0]
-            rgb, red_boxes = changed, [box.scaled(sx, sy) for box in red_boxes]
+            red_boxes, copies = _perturbed_boxes(red_boxes, perturb, rgb.shape, changed.shape), perturb.copies
+            rgb = changed
         result = segment_cells(rgb, params, measure=False)
+        recounted = recount.get(image_path.name)
         rows.append(
             ImageCount(
                 image=image_path.name,
-                true_nucleated=annotation.count("WBC"),
+                true_nucleated=annotation.count("WBC") * copies,
                 true_red=len(red_boxes),
                 pred_nucleated=result.n_nucleated,
                 pred_red=result.n_red,
                 red_boxes_found=boxes_found(red_cell_centres(result), red_boxes),
-                recount_red=recount.get(image_path.name),
+                recount_red=None if recounted is None else recounted * copies,
             )
         )
     summary = summarise(rows)

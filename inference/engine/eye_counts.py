@@ -96,12 +96,14 @@ def evaluate_eye_counts(
     perturb: Perturbation | None = None,
 ) -> dict[str, Any]:
     """Segment every listed field and compare its counts with the eye's: per kind the MAE, MAPE, exact
-    fraction and mean signed error, over all fields and per batch; plus per-field rows."""
+    fraction and mean signed error, over all fields and per batch; plus per-field rows. Under a `tile`
+    perturbation the eye's counts are multiplied by the number of copies."""
     data_dir = Path(data_dir)
     missing = [count.image for count in counts if not (data_dir / count.image).is_file()]
     if missing:
         raise DatasetError(f"{len(missing)} listed fields are not in {data_dir.name}: {missing[:3]}.")
     rows: list[EyeCountResult] = []
+    copies = perturb.copies if perturb is not None else 1
     for count in tqdm(counts[:limit], desc="counting", unit="field", disable=not progress):
         rgb = read_image(data_dir / count.image)
         if perturb is not None:
@@ -109,7 +111,12 @@ def evaluate_eye_counts(
         result = segment_cells(rgb, params, measure=False)
         rows.append(
             EyeCountResult(
-                count.image, count.batch, count.nucleated, result.n_nucleated, count.red, result.n_red
+                count.image,
+                count.batch,
+                _times(count.nucleated, copies),
+                result.n_nucleated,
+                _times(count.red, copies),
+                result.n_red,
             )
         )
     # Batch names in numeric order where they are numbers ("2" before "10").
@@ -121,6 +128,10 @@ def evaluate_eye_counts(
         }
     summary["perturbation"] = perturb.describe() if perturb is not None else "none"
     return {"summary": summary, "fields": [asdict(row) for row in rows]}
+
+
+def _times(count: int | None, copies: int) -> int | None:
+    return None if count is None else count * copies
 
 
 def _summary(rows: list[EyeCountResult]) -> dict[str, Any]:

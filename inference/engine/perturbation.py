@@ -11,6 +11,10 @@ Applied to the RGB image as read, colour first; several combine, e.g. `hue=20,sa
   would; applied to the slide's colours before the camera's (hue, saturation, brightness).
 - `scale=F`: resize by F (0.5 halves each side; area interpolation down, bilinear up), as a camera of
   lower or higher resolution, or another objective, would give. Counting scales its boxes with it.
+- `tile=K`: after the rest, the field mirrored into K x K copies (K = 1-8), as a larger camera sensor
+  or a stitched field at the same magnification would give: more cells, the same size. Mirroring
+  makes the cells cut by a seam whole, so the copies hold exactly the field's cells; counting
+  multiplies its reference counts by K x K and mirrors its boxes into every copy.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 from .augment import hed_jitter
 
 SCALE_RANGE = (0.1, 4.0)
+TILE_RANGE = (1, 8)
 _FACTOR_RANGE = (0.0, 10.0)
 _NAMES = {
     "hue": "hue_degrees",
@@ -32,6 +37,7 @@ _NAMES = {
     "hematoxylin": "haematoxylin",
     "eosin": "eosin",
     "scale": "scale",
+    "tile": "tile",
 }
 
 
@@ -43,6 +49,7 @@ class Perturbation:
     scale: float = 1.0
     haematoxylin: float = 1.0
     eosin: float = 1.0
+    tile: int = 1
 
     @property
     def _hue_steps(self) -> int:
@@ -58,12 +65,17 @@ class Perturbation:
 
     @property
     def is_identity(self) -> bool:
-        return not self._changes_colour and self.scale == 1.0
+        return not self._changes_colour and self.scale == 1.0 and self.tile == 1
+
+    @property
+    def copies(self) -> int:
+        """How many copies of the field the perturbed image holds."""
+        return self.tile * self.tile
 
     def describe(self) -> str:
         parts = [f"hue={self.hue_degrees:g}"] if self._hue_steps else []
-        for name in ("saturation", "brightness", "haematoxylin", "eosin", "scale"):
-            if getattr(self, name) != 1.0:
+        for name in ("saturation", "brightness", "haematoxylin", "eosin", "scale", "tile"):
+            if getattr(self, name) != 1:
                 parts.append(f"{name}={getattr(self, name):g}")
         return ",".join(parts) or "none"
 
@@ -77,6 +89,11 @@ class Perturbation:
             size = (max(1, round(width * self.scale)), max(1, round(height * self.scale)))
             interpolation = cv2.INTER_AREA if self.scale < 1.0 else cv2.INTER_LINEAR
             out = cv2.resize(out, size, interpolation=interpolation)
+        if self.tile > 1:
+            height, width = out.shape[:2]
+            out = np.pad(
+                out, ((0, (self.tile - 1) * height), (0, (self.tile - 1) * width), (0, 0)), "symmetric"
+            )
         return out
 
     def _recolour(self, rgb: np.ndarray) -> np.ndarray:
@@ -95,24 +112,33 @@ class Perturbation:
 
 
 def parse_perturbation(text: str | None) -> Perturbation | None:
-    """Parse `hue=20,saturation=0.8,brightness=1.1,scale=0.5`; None, "" or "none" is no perturbation."""
+    """Parse `hue=20,saturation=0.8,brightness=1.1,scale=0.5,tile=3`; None, "" or "none" is no
+    perturbation."""
     if text is None or text.strip().lower() in ("", "none"):
         return None
     values: dict[str, float] = {}
+    tile = 1
     for part in text.split(","):
         key, sep, raw = part.partition("=")
         key = key.strip().lower()
         if not sep or key not in _NAMES:
             raise ValueError(
                 f"Bad perturbation {part!r}; use hue=DEGREES, saturation=FACTOR, brightness=FACTOR, "
-                "haematoxylin=FACTOR, eosin=FACTOR, scale=FACTOR."
+                "haematoxylin=FACTOR, eosin=FACTOR, scale=FACTOR, tile=COPIES."
             )
         try:
             value = float(raw)
         except ValueError:
             raise ValueError(f"Bad number in perturbation {part!r}.") from None
+        if key == "tile":
+            if not value.is_integer() or not TILE_RANGE[0] <= value <= TILE_RANGE[1]:
+                raise ValueError(
+                    f"tile must be a whole number of copies from 1 to {TILE_RANGE[1]}, got {raw}."
+                )
+            tile = int(value)
+            continue
         low, high = SCALE_RANGE if key == "scale" else _FACTOR_RANGE
         if key != "hue" and not (low <= value <= high):
             raise ValueError(f"{key} factor must be between {low:g} and {high:g}, got {value:g}.")
         values[_NAMES[key]] = value
-    return Perturbation(**values)
+    return Perturbation(**values, tile=tile)

@@ -172,7 +172,9 @@ def test_recount_of_an_unknown_image_is_refused(tmp_path: Path) -> None:
         evaluate_counting(tmp_path, recount={"other.png": 3}, progress=False)
 
 
-@pytest.mark.parametrize("spec", ["scale=0.5", "scale=2", "hue=20,brightness=0.9"])
+@pytest.mark.parametrize(
+    "spec", ["scale=0.5", "scale=2", "hue=20,brightness=0.9", "tile=3", "scale=0.5,tile=2"]
+)
 def test_counts_hold_under_a_perturbation_and_the_boxes_follow_the_scale(tmp_path: Path, spec: str) -> None:
     write_generated_voc_folder(tmp_path)
     report = evaluate_counting(tmp_path, progress=False, perturb=parse_perturbation(spec))
@@ -182,3 +184,21 @@ def test_counts_hold_under_a_perturbation_and_the_boxes_follow_the_scale(tmp_pat
     assert summary["red"]["mae"] == 0.0
     # A box left at its old place would hold no centroid of the resized field.
     assert summary["red"]["box_recall"] == 1.0
+
+
+def test_a_tiled_field_multiplies_the_reference_counts_and_mirrors_the_boxes(tmp_path: Path) -> None:
+    write_generated_voc_folder(tmp_path)
+    report = evaluate_counting(
+        tmp_path, recount={"img_1.png": 12}, progress=False, perturb=parse_perturbation("tile=2")
+    )
+    first, second = report["images"]
+    assert (first["true_nucleated"], first["true_red"], first["red_boxes_found"]) == (8, 40, 40)
+    assert (first["pred_nucleated"], first["pred_red"]) == (8, 40)
+    assert second["recount_red"] == 48
+
+
+def test_a_box_in_a_mirrored_copy_is_flipped_in_odd_columns_and_rows() -> None:
+    box = VocBox("RBC", xmin=10, ymin=20, xmax=30, ymax=50, truncated=False)
+    assert box.in_copy(0, 0, 100, 80) == box
+    assert box.in_copy(1, 0, 100, 80) == VocBox("RBC", 170, 20, 190, 50, False)
+    assert box.in_copy(2, 1, 100, 80) == VocBox("RBC", 210, 110, 230, 140, False)

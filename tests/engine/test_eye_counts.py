@@ -8,6 +8,7 @@ import pytest
 
 from inference.engine.errors import DatasetError
 from inference.engine.eye_counts import EyeCount, evaluate_eye_counts, load_eye_counts
+from inference.engine.perturbation import Perturbation
 from tests.engine.voc import write_generated_voc_folder
 
 
@@ -84,3 +85,20 @@ def test_a_listed_field_missing_from_the_folder_is_refused_before_any_work(tmp_p
     counts = [EyeCount("Images/img_0.png", 2, 10), EyeCount("Images/gone.png", 1, 5)]
     with pytest.raises(DatasetError, match=r"1 listed fields are not in .*gone\.png"):
         evaluate_eye_counts(tmp_path, counts, progress=False)
+
+
+def test_a_tiled_field_is_compared_with_its_counts_times_the_copies(tmp_path: Path) -> None:
+    write_generated_voc_folder(tmp_path)
+    counts = [EyeCount("Images/img_0.png", 2, 10), EyeCount("Images/img_1.png", None, 11)]
+    report = evaluate_eye_counts(tmp_path, counts, progress=False, perturb=Perturbation(tile=2))
+    assert report["summary"]["perturbation"] == "tile=2"
+    assert report["fields"][0] == {
+        "image": "Images/img_0.png",
+        "batch": "",
+        "true_nucleated": 8,
+        "pred_nucleated": 8,
+        "true_red": 40,
+        "pred_red": 40,
+    }
+    assert report["fields"][1]["true_nucleated"] is None
+    assert report["fields"][1]["true_red"] == 44

@@ -34,10 +34,26 @@ def test_scale_resizes_after_the_colour_change() -> None:
     assert Perturbation(scale=2.0).apply(rgb).shape == (80, 120, 3)
 
 
-@pytest.mark.parametrize("text", ["scale=0", "scale=5", "scale=-1", "saturation=11", "hue=x"])
+@pytest.mark.parametrize(
+    "text", ["scale=0", "scale=5", "scale=-1", "saturation=11", "hue=x", "tile=0", "tile=1.5", "tile=9"]
+)
 def test_out_of_range_or_malformed_values_are_refused(text: str) -> None:
-    with pytest.raises(ValueError, match=r"between|Bad number"):
+    with pytest.raises(ValueError, match=r"between|Bad number|whole number"):
         parse_perturbation(text)
+
+
+def test_tile_mirrors_the_field_into_copies_after_the_rest() -> None:
+    p = parse_perturbation("tile=3,scale=0.5")
+    assert p == Perturbation(scale=0.5, tile=3)
+    assert p.describe() == "scale=0.5,tile=3"
+    assert p.copies == 9
+    assert not Perturbation(tile=2).is_identity
+    rgb = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    out = Perturbation(tile=3).apply(rgb)
+    assert out.shape == (12, 18, 3)
+    assert np.array_equal(out[:4, :6], rgb)
+    assert np.array_equal(out[:4, 6:12], rgb[:, ::-1])
+    assert np.array_equal(out[4:8, 12:18], rgb[::-1])
 
 
 def test_a_stain_density_change_darkens_what_that_stain_colours() -> None:
