@@ -29,11 +29,12 @@ from .calibration import softmax
 from .classes import CLASS_CODES
 from .datasets import IMAGE_SUFFIXES, scan_image_folder
 from .errors import DatasetError, EngineError
+from .field_views import MAX_WHOLE, field_views, pooled_assessment
 from .imageio import read_image
 from .metrics import classification_metrics, ece_sampling_floor
 from .perturbation import Perturbation, parse_perturbation
 from .pipeline import CELL_METHODS, DEFAULT_CELL_METHOD
-from .preprocess import prepare_for_model
+from .preprocess import MODEL_INPUT_SIZE, prepare_for_model
 from .stain import colour_descriptors
 
 DEFAULT_BATCH_SIZE = 32
@@ -76,6 +77,24 @@ def iter_prepared(
         yield prepare_for_model(rgb)
 
 
+def iter_prepared_views(paths: Iterable[Path], perturb: Perturbation | None = None) -> Iterator[np.ndarray]:
+    """Per image, read and perturbed, its model-ready views (k, 224, 224, 3) uint8: the whole field,
+    or the views of a field too large to classify whole (`field_views`), as the pipeline does."""
+    from .segmentation import SegmentationParams, field_radius
+    from .stain_calibration import laboratory_calibration
+
+    params = laboratory_calibration().applied_to(SegmentationParams())
+    for path in paths:
+        rgb = read_image(path)
+        if perturb is not None:
+            rgb = perturb.apply(rgb)
+        views = None
+        if max(rgb.shape[:2]) > MAX_WHOLE * MODEL_INPUT_SIZE:
+            views = field_views(rgb.shape, field_radius(rgb, params), MODEL_INPUT_SIZE)
+        parts = [rgb] if views is None else [view.of(rgb) for view in views]
+        yield np.stack([prepare_for_model(part, MODEL_INPUT_SIZE) for part in parts])
+
+
 # -- evaluation ---------------------------------------------------------------------------------------
 
 
@@ -108,19 +127,29 @@ def _run_model(
     logits_parts: list[np.ndarray] = []
     feature_parts: list[np.ndarray] = []
     colour_parts: list[np.ndarray] = []
+    views_per_image: list[int] = []
+
+    def every_view() -> Iterator[np.ndarray]:
+        for views in iter_prepared_views(paths, perturb):
+            views_per_image.append(len(views))
+            yield from views
+
     with tqdm(total=len(paths), desc="evaluate", unit="img", disable=not show_progress) as bar:
-        for batch in _batches(iter_prepared(paths, perturb), batch_size):
+        for batch in _batches(every_view(), batch_size):
             features, logits = predictor.features_and_logits(batch, batch_size=batch_size)
             logits_parts.append(np.asarray(logits, dtype=np.float64))
             feature_parts.append(np.asarray(features, dtype=np.float64).reshape(len(batch), -1))
             if trust is not None and trust.stain is not None:
                 colour_parts.append(colour_descriptors(batch))
-            bar.update(len(batch))
+            bar.update(len(views_per_image) - bar.n)
     logits_all = np.concatenate(logits_parts)
     features_all = np.concatenate(feature_parts)
+    ends = np.cumsum(views_per_image)
+    starts = ends - np.array(views_per_image)
     if trust is None:
         # No fitted trust state: raw softmax, nothing can be judged out of distribution.
-        probs = softmax(logits_all)
+        view_probs = softmax(logits_all)
+        probs = np.array([view_probs[a:b].mean(axis=0) for a, b in zip(starts, ends, strict=True)])
         fields: list[dict[str, Any]] = [
             {
                 "confidence": float(p.max()),
@@ -133,7 +162,11 @@ def _run_model(
         ]
     else:
         colours = np.concatenate(colour_parts) if colour_parts else None
-        assessments = trust.assess(logits_all, features_all, colours)
+        per_view = trust.assess(logits_all, features_all, colours)
+        assessments = [
+            per_view[a] if b - a == 1 else pooled_assessment(per_view[a:b])
+            for a, b in zip(starts, ends, strict=True)
+        ]
         probs = np.array([a.probabilities for a in assessments])
         fields = [
             {

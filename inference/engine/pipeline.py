@@ -31,6 +31,7 @@ import numpy as np
 
 from .calibration import softmax
 from .classes import CLASS_CODES, CLASS_LABELS
+from .field_views import View, field_views, pooled_assessment
 from .imageio import read_image
 from .preprocess import prepare_for_model
 from .red_cell_centres import default_centre_model
@@ -252,10 +253,12 @@ class Pipeline:
         with timer.stage("read_preprocess"):
             rgb = source if isinstance(source, np.ndarray) else read_image(source)
             prepared = prepare_for_model(rgb, self.predictor.input_size)
-        with timer.stage("classify_gradcam"):
-            prediction = self.predictor.predict(prepared, prepared=True, gradcam=True)
         with timer.stage("segmentation_morphometrics"):
             segmentation = segment_cells(rgb, self.segmentation_params)
+        with timer.stage("classify_gradcam"):
+            prediction = self.predictor.predict(prepared, prepared=True, gradcam=True)
+            views = field_views(rgb.shape, segmentation.cell_radius_px, self.predictor.input_size)
+            viewed = self._classify_views(rgb, views) if views else None
         with timer.stage("per_cell_classification"):
             if self.cell_method == "roi":
                 features, cell_logits = self.roi_pass(prepared, segmentation, prediction.conv_maps)
@@ -264,12 +267,19 @@ class Pipeline:
                 batch = np.concatenate([prepared[None], crops]) if len(crops) else prepared[None]
                 all_features, logits = self.predictor.features_and_logits(batch)
                 features, cell_logits = all_features[0], logits[1:]
-            image_call = ImageCall(self._assess_image(np.asarray(prediction.logits), features, prepared))
+            if viewed is None:
+                assessment = self._assess_image(np.asarray(prediction.logits), features, prepared)
+            else:
+                assessment = viewed[0]
+            image_call = ImageCall(assessment)
             cells = self._cell_calls(segmentation, cell_logits)
         with timer.stage("overlays"):
             height, width = rgb.shape[:2]
             assert prediction.gradcam is not None
-            heatmap = resize_heatmap(prediction.gradcam.heatmap, height, width)
+            if viewed is None:
+                heatmap = resize_heatmap(prediction.gradcam.heatmap, height, width)
+            else:
+                heatmap = viewed[1]
             cam_overlay = overlay_heatmap(rgb, heatmap)
             seg_overlay = segmentation_overlay(rgb, segmentation)
         return PipelineResult(
@@ -287,6 +297,29 @@ class Pipeline:
                 "chroma_gain": self.segmentation_params.stain_chroma_gain,
             },
         )
+
+    def _classify_views(self, rgb: np.ndarray, views: list[View]) -> tuple[Assessment, np.ndarray]:
+        """The pooled call of a field too large to classify whole (`field_views`), and its Grad-CAM
+        heatmap at the field's size: each view's map of the pooled class, averaged where views overlap."""
+        from .gradcam import resize_heatmap
+
+        size = self.predictor.input_size
+        batch = np.stack([prepare_for_model(view.of(rgb), size) for view in views])
+        features, logits = self.predictor.features_and_logits(batch)
+        pooled = pooled_assessment(
+            [
+                self._assess_image(row, feature, image)
+                for row, feature, image in zip(logits, features, batch, strict=True)
+            ]
+        )
+        heat = np.zeros(rgb.shape[:2], np.float32)
+        cover = np.zeros(rgb.shape[:2], np.float32)
+        for view, image in zip(views, batch, strict=True):
+            cam = self.predictor.gradcam(image, pooled.predicted_index, prepared=True).heatmap
+            area = (slice(view.top, view.top + view.height), slice(view.left, view.left + view.width))
+            heat[area] += resize_heatmap(cam, view.height, view.width)
+            cover[area] += 1.0
+        return pooled, heat / np.maximum(cover, 1.0)
 
     def roi_pass(
         self, prepared: np.ndarray, segmentation: SegmentationResult, maps: np.ndarray | None = None

@@ -305,6 +305,13 @@ def _prepare(rgb: np.ndarray, params: SegmentationParams) -> tuple[np.ndarray, n
     return smoothed, nucleus, cells, max(float(r_full), 2.0)
 
 
+def field_radius(rgb: np.ndarray, params: SegmentationParams | None = None) -> float:
+    """The red-cell radius in pixels that `segment_cells` works with on this field (estimated, or
+    `params.cell_radius_px`)."""
+    _checked_rgb(rgb)
+    return _prepare(rgb, params or SegmentationParams())[3]
+
+
 def centre_input(rgb: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     """For training the centre network: its input for an RGB field, the factor the field was resized
     by, and the field's cell mask (pale cells included) at the input's size."""

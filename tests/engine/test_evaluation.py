@@ -17,10 +17,14 @@ from inference.engine.classes import CLASS_CODES
 from inference.engine.errors import DatasetError
 from inference.engine.evaluation import (
     evaluate_classifier,
+    iter_prepared_views,
     list_labelled_images,
     main,
     screen_images,
 )
+from inference.engine.perturbation import Perturbation
+from inference.engine.preprocess import prepare_for_model
+from tests.engine.synthetic import touching_field
 
 FOLDERS = ("Benign", "early", "Pre", "pro_b")  # public names and codes, any case
 
@@ -145,3 +149,31 @@ def test_unlabelled_screen_and_cli(fitted_model: dict[str, Path], capsys: Any) -
     assert printed["perturbation"] == "brightness=0.8"
     assert "per_image" not in printed
     assert main(["--model", str(fitted_model["model"]), "--data", str(fitted_model["root"] / "nowhere")]) == 2
+
+
+def test_a_field_too_large_to_classify_whole_is_evaluated_in_views(tmp_path: Path) -> None:
+    field = touching_field(radius=8).rgb  # 144 x 208: classified whole
+    path = tmp_path / "field.png"
+    cv2.imwrite(str(path), cv2.cvtColor(field, cv2.COLOR_RGB2BGR))
+    (tiled,) = iter_prepared_views([path], Perturbation(tile=2))
+    assert tiled.shape == (4, 224, 224, 3)  # 288 x 416 at red-cell radius 8: four views
+    (whole,) = iter_prepared_views([path])
+    assert whole.shape == (1, 224, 224, 3)
+    assert np.array_equal(whole[0], prepare_for_model(field))
+
+
+def test_evaluation_pools_the_views_as_the_pipeline_does(
+    fitted_model: dict[str, Path], tmp_path: Path
+) -> None:
+    from inference.engine.pipeline import Pipeline
+
+    folder = tmp_path / "fields"
+    folder.mkdir()
+    field = touching_field(radius=8).rgb
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(folder / name), cv2.cvtColor(field, cv2.COLOR_RGB2BGR))
+    report = screen_images(fitted_model["model"], folder, "tile=2", show_progress=False)
+    assert [row["file"] for row in report["per_image"]] == ["a.png", "b.png"]
+    call = Pipeline(fitted_model["model"]).run(Perturbation(tile=2).apply(field)).classification
+    assert report["per_image"][1]["confidence"] == pytest.approx(call.assessment.confidence, abs=1e-5)
+    assert report["per_image"][1]["reasons"] == list(call.assessment.reasons)

@@ -11,9 +11,12 @@ import pytest
 
 from inference.engine.classes import CLASS_CODES
 from inference.engine.evaluation import evaluate_cells
+from inference.engine.field_views import field_views, pooled_assessment
+from inference.engine.perturbation import Perturbation
 from inference.engine.pipeline import REFER_LABEL, STAGES, CellCall, Pipeline, PipelineResult
 from inference.engine.segmentation import SegmentationParams
 from inference.engine.stain_calibration import STAIN_CALIBRATION_ENV, StainCalibration
+from tests.engine.synthetic import touching_field
 from tests.engine.test_evaluation import make_tiny_artifact, smear_like, write_dataset
 
 
@@ -201,3 +204,20 @@ def test_the_laboratory_stain_calibration_is_used_and_recorded(
         1.3,
     )
     assert pipeline.run(field_png).to_dict()["stain_correction"] == {"hue_shift": -8.0, "chroma_gain": 1.3}
+
+
+def test_a_field_too_large_to_classify_whole_is_called_from_its_views(model_dirs: dict[str, Path]) -> None:
+    # A generated field mirrored 2x2 (288 x 416 pixels, red cells of radius 8) is 440 pixels across at
+    # the training scale: four views of 213 pixels, each classified as a field of its own would be.
+    rgb = Perturbation(tile=2).apply(touching_field(radius=8).rgb)
+    pipeline = Pipeline(model_dirs["trusted"])
+    result = pipeline.run(rgb)
+    views = field_views(rgb.shape, result.segmentation.cell_radius_px)
+    assert views is not None
+    assert len(views) == 4
+    alone = [pipeline.run(np.ascontiguousarray(view.of(rgb))).classification.assessment for view in views]
+    pooled = pooled_assessment(alone)
+    assert result.classification.assessment.probabilities == pytest.approx(pooled.probabilities, abs=1e-5)
+    assert result.classification.assessment.reasons == pooled.reasons
+    assert result.gradcam_heatmap.shape == rgb.shape[:2]
+    assert 0.0 <= result.gradcam_heatmap.min() <= result.gradcam_heatmap.max() <= 1.0
