@@ -281,8 +281,10 @@ def evaluate_cells(
     limit: int | None = None,
     show_progress: bool = True,
     cell_method: str = DEFAULT_CELL_METHOD,
+    perturb: Perturbation | str | None = None,
 ) -> dict[str, Any]:
-    """How per-cell calls agree with the image label, through the full pipeline.
+    """How per-cell calls agree with the image label, through the full pipeline (a field too large to
+    classify whole in views, `field_views`), on the images as read or under `perturb`.
 
     For each labelled image: segment, classify every nucleated cell's crop. Reported:
     `cell_agreement` (share of cells whose class is the image's), `blast_agreement` (cells called
@@ -308,17 +310,19 @@ def evaluate_cells(
     cells_by_class = np.zeros((n_classes, n_classes), dtype=np.int64)  # image class x cell call
     votes_right = 0
     images_with_cells = 0
+    if isinstance(perturb, str):
+        perturb = parse_perturbation(perturb)
     for path, label in tqdm(items, desc="cells", unit="img", disable=not show_progress):
         rgb = read_image(path)
+        if perturb is not None:
+            rgb = perturb.apply(rgb)
         # Morphometrics are not needed to crop cells: the crops take their boxes from the labels.
         segmentation = segment_cells(rgb, pipeline.segmentation_params, measure=False)
         if segmentation.n_nucleated == 0:
             continue
         images_with_cells += 1
-        if cell_method == "roi":
-            logits = pipeline.roi_pass(prepare_for_model(rgb), segmentation)[1]
-        else:
-            logits = pipeline.predictor.logits_batch(pipeline.crops(rgb, segmentation))
+        views = field_views(rgb.shape, segmentation.cell_radius_px, MODEL_INPUT_SIZE)
+        logits = pipeline.cell_logits(rgb, segmentation, views)
         calls = np.asarray(logits).argmax(axis=1)
         counts = np.bincount(calls, minlength=n_classes)
         cells_by_class[label] += counts
@@ -352,6 +356,7 @@ def evaluate_cells(
         "crops_prepared": pipeline.prepare_crops,
         "crop_margin": pipeline.crop_margin,
         "cell_method": cell_method,
+        "perturbation": perturb.describe() if perturb else "none",
     }
 
 
@@ -379,7 +384,9 @@ def run_evaluation(
 ) -> dict[str, Any]:
     """What the command line and `manage.py evaluate_classifier` do: one report, optionally saved."""
     if cells:
-        report = evaluate_cells(model_dir, data_dir, limit=limit, cell_method=cell_method)
+        report = evaluate_cells(
+            model_dir, data_dir, limit=limit, cell_method=cell_method, perturb=parse_perturbation(perturb)
+        )
     elif unlabelled:
         report = screen_images(model_dir, data_dir, parse_perturbation(perturb), batch_size=batch_size)
     else:

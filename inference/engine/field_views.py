@@ -34,8 +34,12 @@ class View:
     height: int
     width: int
 
+    @property
+    def area(self) -> tuple[slice, slice]:
+        return slice(self.top, self.top + self.height), slice(self.left, self.left + self.width)
+
     def of(self, rgb: np.ndarray) -> np.ndarray:
-        return rgb[self.top : self.top + self.height, self.left : self.left + self.width]
+        return rgb[self.area]
 
 
 def field_views(

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.ndimage import find_objects
 
 from .calibration import softmax
 from .classes import CLASS_CODES, CLASS_LABELS
@@ -255,31 +256,32 @@ class Pipeline:
             prepared = prepare_for_model(rgb, self.predictor.input_size)
         with timer.stage("segmentation_morphometrics"):
             segmentation = segment_cells(rgb, self.segmentation_params)
-        with timer.stage("classify_gradcam"):
-            prediction = self.predictor.predict(prepared, prepared=True, gradcam=True)
-            views = field_views(rgb.shape, segmentation.cell_radius_px, self.predictor.input_size)
-            viewed = self._classify_views(rgb, views) if views else None
-        with timer.stage("per_cell_classification"):
-            if self.cell_method == "roi":
-                features, cell_logits = self.roi_pass(prepared, segmentation, prediction.conv_maps)
-            else:
-                crops = self.crops(rgb, segmentation)
-                batch = np.concatenate([prepared[None], crops]) if len(crops) else prepared[None]
-                all_features, logits = self.predictor.features_and_logits(batch)
-                features, cell_logits = all_features[0], logits[1:]
-            if viewed is None:
+        height, width = rgb.shape[:2]
+        views = field_views(rgb.shape, segmentation.cell_radius_px, self.predictor.input_size)
+        if views:
+            with timer.stage("classify_gradcam"):
+                assessment, heatmap, view_maps = self._classify_views(rgb, views)
+            with timer.stage("per_cell_classification"):
+                cell_logits = self.cell_logits(rgb, segmentation, views, view_maps)
+        else:
+            with timer.stage("classify_gradcam"):
+                prediction = self.predictor.predict(prepared, prepared=True, gradcam=True)
+            with timer.stage("per_cell_classification"):
+                if self.cell_method == "roi":
+                    features, cell_logits = self.roi_pass(prepared, segmentation, prediction.conv_maps)
+                else:
+                    crops = self.crops(rgb, segmentation)
+                    batch = np.concatenate([prepared[None], crops]) if len(crops) else prepared[None]
+                    all_features, logits = self.predictor.features_and_logits(batch)
+                    features, cell_logits = all_features[0], logits[1:]
                 assessment = self._assess_image(np.asarray(prediction.logits), features, prepared)
-            else:
-                assessment = viewed[0]
+            assert prediction.gradcam is not None
+            heatmap = prediction.gradcam.heatmap
+        with timer.stage("per_cell_classification"):
             image_call = ImageCall(assessment)
             cells = self._cell_calls(segmentation, cell_logits)
         with timer.stage("overlays"):
-            height, width = rgb.shape[:2]
-            assert prediction.gradcam is not None
-            if viewed is None:
-                heatmap = resize_heatmap(prediction.gradcam.heatmap, height, width)
-            else:
-                heatmap = viewed[1]
+            heatmap = resize_heatmap(heatmap, height, width)
             cam_overlay = overlay_heatmap(rgb, heatmap)
             seg_overlay = segmentation_overlay(rgb, segmentation)
         return PipelineResult(
@@ -298,13 +300,15 @@ class Pipeline:
             },
         )
 
-    def _classify_views(self, rgb: np.ndarray, views: list[View]) -> tuple[Assessment, np.ndarray]:
-        """The pooled call of a field too large to classify whole (`field_views`), and its Grad-CAM
-        heatmap at the field's size: each view's map of the pooled class, averaged where views overlap."""
+    def _classify_views(
+        self, rgb: np.ndarray, views: list[View]
+    ) -> tuple[Assessment, np.ndarray, list[np.ndarray]]:
+        """The pooled call of a field too large to classify whole (`field_views`); its Grad-CAM heatmap
+        at the field's size, each view's map of the pooled class averaged where views overlap; and each
+        view's last convolutional maps (for the per-cell calls)."""
         from .gradcam import resize_heatmap
 
-        size = self.predictor.input_size
-        batch = np.stack([prepare_for_model(view.of(rgb), size) for view in views])
+        batch = self._view_batch(rgb, views)
         features, logits = self.predictor.features_and_logits(batch)
         pooled = pooled_assessment(
             [
@@ -314,31 +318,70 @@ class Pipeline:
         )
         heat = np.zeros(rgb.shape[:2], np.float32)
         cover = np.zeros(rgb.shape[:2], np.float32)
+        view_maps = []
         for view, image in zip(views, batch, strict=True):
-            cam = self.predictor.gradcam(image, pooled.predicted_index, prepared=True).heatmap
-            area = (slice(view.top, view.top + view.height), slice(view.left, view.left + view.width))
-            heat[area] += resize_heatmap(cam, view.height, view.width)
-            cover[area] += 1.0
-        return pooled, heat / np.maximum(cover, 1.0)
+            explained = self.predictor.predict(image, prepared=True, class_index=pooled.predicted_index)
+            assert explained.gradcam is not None
+            assert explained.conv_maps is not None
+            heat[view.area] += resize_heatmap(explained.gradcam.heatmap, view.height, view.width)
+            cover[view.area] += 1.0
+            view_maps.append(np.asarray(explained.conv_maps, dtype=np.float64))
+        return pooled, heat / np.maximum(cover, 1.0), view_maps
+
+    def _view_batch(self, rgb: np.ndarray, views: list[View]) -> np.ndarray:
+        return np.stack([prepare_for_model(view.of(rgb), self.predictor.input_size) for view in views])
+
+    def cell_logits(
+        self,
+        rgb: np.ndarray,
+        segmentation: SegmentationResult,
+        views: list[View] | None = None,
+        view_maps: list[np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Per-cell logits (N, C) by `cell_method`. `crops`: each cell's crop, sized to the cell.
+        `roi`: each cell's region of the last convolutional maps, of the whole field, or with `views`
+        (`field_views`) of the view whose centre is nearest the cell's, so that the cell is seen at
+        the training scale; `view_maps` are those views' maps when already at hand."""
+        if self.cell_method != "roi":
+            crops = self.crops(rgb, segmentation)
+            return self.predictor.logits_batch(crops) if len(crops) else np.zeros((0, len(CLASS_CODES)))
+        if not views:
+            return self.roi_pass(prepare_for_model(rgb, self.predictor.input_size), segmentation)[1]
+        roi = self._roi_head()
+        if view_maps is None:
+            view_maps = [roi.maps(image) for image in self._view_batch(rgb, views)]
+        centres = np.array([(v.top + v.height / 2, v.left + v.width / 2) for v in views])
+        boxes = find_objects(segmentation.labels, max_label=segmentation.n_nucleated)
+        pooled = []
+        for cell_id, box in enumerate(boxes, start=1):
+            middle = (
+                (0.0, 0.0)
+                if box is None
+                else ((box[0].start + box[0].stop) / 2, (box[1].start + box[1].stop) / 2)
+            )
+            nearest = int(np.argmin(np.hypot(centres[:, 0] - middle[0], centres[:, 1] - middle[1])))
+            view = views[nearest]
+            pooled.append(_region_features(view_maps[nearest], segmentation.labels[view.area] == cell_id))
+        if not pooled:
+            return np.zeros((0, len(CLASS_CODES)))
+        return roi.head(np.stack(pooled))[1]
+
+    def _roi_head(self) -> _RoiHead:
+        if self._roi is None:
+            self._roi = _RoiHead(self.predictor.model, self.predictor.last_conv_layer)
+        return self._roi
 
     def roi_pass(
         self, prepared: np.ndarray, segmentation: SegmentationResult, maps: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(field features (D,), per-cell logits (N, C)) from the last conv maps (h, w, K): those of
         the Grad-CAM pass when given, else from a pass of their own."""
-        import cv2
-
-        if self._roi is None:
-            self._roi = _RoiHead(self.predictor.model, self.predictor.last_conv_layer)
-        maps = self._roi.maps(prepared) if maps is None else np.asarray(maps, dtype=np.float64)
-        h, w = maps.shape[:2]
+        roi = self._roi_head()
+        maps = roi.maps(prepared) if maps is None else np.asarray(maps, dtype=np.float64)
         pooled = [maps.mean(axis=(0, 1))]
         for cell_id in range(1, segmentation.n_nucleated + 1):
-            mask = (segmentation.labels == cell_id).astype(np.float32)
-            weight = cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA)
-            total = float(weight.sum())
-            pooled.append((maps * weight[..., None]).sum(axis=(0, 1)) / total if total > 0 else pooled[0])
-        features, logits = self._roi.head(np.stack(pooled))
+            pooled.append(_region_features(maps, segmentation.labels == cell_id))
+        features, logits = roi.head(np.stack(pooled))
         return features[0], logits[1:]
 
     def _cell_calls(self, segmentation: SegmentationResult, logits: np.ndarray) -> list[CellCall]:
@@ -356,6 +399,17 @@ class Pipeline:
             )
             for cell_id, p in zip(ids, probs, strict=True)
         ]
+
+
+def _region_features(maps: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The conv maps (h, w, K) pooled over `mask` (a boolean image of the maps' field, any size);
+    the whole maps' mean where the mask shrinks to nothing."""
+    import cv2
+
+    h, w = maps.shape[:2]
+    weight = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    total = float(weight.sum())
+    return (maps * weight[..., None]).sum(axis=(0, 1)) / total if total > 0 else maps.mean(axis=(0, 1))
 
 
 class _RoiHead:

@@ -103,6 +103,11 @@ def test_bytes_and_arrays_are_accepted(model_dirs: dict[str, Path], field_png: P
 def test_cell_agreement_report(model_dirs: dict[str, Path]) -> None:
     report = evaluate_cells(model_dirs["trusted"], model_dirs["val"], limit=8, show_progress=False)
     assert report["n_images"] == 8
+    assert report["perturbation"] == "none"
+    tiled = evaluate_cells(
+        model_dirs["trusted"], model_dirs["val"], limit=2, show_progress=False, perturb="tile=2"
+    )
+    assert tiled["perturbation"] == "tile=2"
     assert report["n_cells"] == sum(v["cells"] for v in report["per_class"].values())
     if report["n_cells"]:
         assert 0.0 <= report["cell_agreement"] <= 1.0
@@ -221,3 +226,16 @@ def test_a_field_too_large_to_classify_whole_is_called_from_its_views(model_dirs
     assert result.classification.assessment.reasons == pooled.reasons
     assert result.gradcam_heatmap.shape == rgb.shape[:2]
     assert 0.0 <= result.gradcam_heatmap.min() <= result.gradcam_heatmap.max() <= 1.0
+    # Each cell is called from the view nearest it, with the Grad-CAM pass's maps of that view.
+    assert [c.cell_id for c in result.cells] == list(range(1, result.segmentation.n_nucleated + 1))
+    assert len(result.cells) == 4 * 2
+    own_maps = pipeline.cell_logits(rgb, result.segmentation, views)
+    called = np.array([c.probabilities for c in result.cells])
+    assert called == pytest.approx(pipeline_probabilities(pipeline, own_maps), abs=1e-4)
+
+
+def pipeline_probabilities(pipeline: Pipeline, logits: np.ndarray) -> np.ndarray:
+    from inference.engine.calibration import softmax
+
+    assert pipeline.trust is not None
+    return softmax(logits, pipeline.trust.temperature)
