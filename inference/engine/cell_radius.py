@@ -32,7 +32,7 @@ _HOLE_RADIUS_FRACTION = 1.0 / 20.0
 _HOLE_OUTLINE_RATIO = 2.5
 # Plausible red-cell radius, as fractions of the longer side (about 1/28 on all4, 1/15 on BCCD), with
 # the floor at most `_RADIUS_FLOOR_PX`: a larger image at the same magnification (a larger camera
-# sensor, a lower-power objective) holds more cells, not larger ones (`radius_bounds`).
+# sensor, a stitched field) holds more cells, not larger ones (`radius_bounds`).
 RADIUS_RANGE = (1.0 / 40.0, 1.0 / 6.0)
 _RADIUS_FLOOR_PX = 6.0
 # Packing discs of overlapping cells are about 15% smaller than the cells; an area-weighted median

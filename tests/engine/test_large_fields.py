@@ -1,6 +1,6 @@
-"""Fields larger than the data sets' at the same magnification (a larger camera sensor, a lower-power
-objective, a stitched field): the counts must grow with the field, not the cells with it. A field tiled
-by mirroring holds exact copies of its cells, so its counts are known."""
+"""Fields larger than the data sets' at the same magnification (a larger camera sensor, a stitched
+field): the counts must grow with the field, not the cells with it. A field tiled by mirroring holds
+exact copies of its cells, so its counts are known."""
 
 from __future__ import annotations
 
