@@ -253,17 +253,22 @@ class Pipeline:
         timer = _Timer()
         with timer.stage("read_preprocess"):
             rgb = source if isinstance(source, np.ndarray) else read_image(source)
-            prepared = prepare_for_model(rgb, self.predictor.input_size)
         with timer.stage("segmentation_morphometrics"):
             segmentation = segment_cells(rgb, self.segmentation_params)
         height, width = rgb.shape[:2]
+        # The segmentation's radius decides whether the field is classified whole or in views, so the
+        # model's input is prepared after it.
         views = field_views(rgb.shape, segmentation.cell_radius_px, self.predictor.input_size)
         if views:
+            with timer.stage("read_preprocess"):
+                batch = self._view_batch(rgb, views)
             with timer.stage("classify_gradcam"):
-                assessment, heatmap, view_maps = self._classify_views(rgb, views)
+                assessment, heatmap, view_maps = self._classify_views(rgb.shape, views, batch)
             with timer.stage("per_cell_classification"):
                 cell_logits = self.cell_logits(rgb, segmentation, views, view_maps)
         else:
+            with timer.stage("read_preprocess"):
+                prepared = prepare_for_model(rgb, self.predictor.input_size)
             with timer.stage("classify_gradcam"):
                 prediction = self.predictor.predict(prepared, prepared=True, gradcam=True)
             with timer.stage("per_cell_classification"):
@@ -301,14 +306,14 @@ class Pipeline:
         )
 
     def _classify_views(
-        self, rgb: np.ndarray, views: list[View]
+        self, shape: tuple[int, ...], views: list[View], batch: np.ndarray
     ) -> tuple[Assessment, np.ndarray, list[np.ndarray]]:
-        """The pooled call of a field too large to classify whole (`field_views`); its Grad-CAM heatmap
-        at the field's size, each view's map of the pooled class averaged where views overlap; and each
-        view's last convolutional maps (for the per-cell calls)."""
+        """The pooled call of a field of `shape` too large to classify whole, from its `views`
+        (`field_views`) prepared as `batch`; its Grad-CAM heatmap at the field's size, each view's map
+        of the pooled class averaged where views overlap; and each view's last convolutional maps (for
+        the per-cell calls)."""
         from .gradcam import resize_heatmap
 
-        batch = self._view_batch(rgb, views)
         features, logits = self.predictor.features_and_logits(batch)
         pooled = pooled_assessment(
             [
@@ -316,8 +321,8 @@ class Pipeline:
                 for row, feature, image in zip(logits, features, batch, strict=True)
             ]
         )
-        heat = np.zeros(rgb.shape[:2], np.float32)
-        cover = np.zeros(rgb.shape[:2], np.float32)
+        heat = np.zeros(shape[:2], np.float32)
+        cover = np.zeros(shape[:2], np.float32)
         view_maps = []
         for view, image in zip(views, batch, strict=True):
             explained = self.predictor.predict(image, prepared=True, class_index=pooled.predicted_index)
