@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .preprocess import MODEL_INPUT_SIZE
+from .preprocess import MODEL_INPUT_SIZE, prepare_for_model
 from .trust import Assessment
 
 TRAINING_RADIUS_PX = 8.4
@@ -61,6 +61,13 @@ def field_views(
         for top in _starts(height, side)
         for left in _starts(width, side)
     ]
+
+
+def view_inputs(rgb: np.ndarray, views: list[View] | None, size: int = MODEL_INPUT_SIZE) -> np.ndarray:
+    """The model's inputs (k, size, size, 3) uint8: the whole field when `views` is None, else one
+    per view."""
+    parts = [rgb] if views is None else [view.of(rgb) for view in views]
+    return np.stack([prepare_for_model(part, size) for part in parts])
 
 
 def _starts(length: int, side: int) -> list[int]:

@@ -32,7 +32,7 @@ from scipy.ndimage import find_objects
 
 from .calibration import softmax
 from .classes import CLASS_CODES, CLASS_LABELS
-from .field_views import View, field_views, pooled_assessment
+from .field_views import View, field_views, pooled_assessment, view_inputs
 from .imageio import read_image
 from .preprocess import prepare_for_model
 from .red_cell_centres import default_centre_model
@@ -261,7 +261,7 @@ class Pipeline:
         views = field_views(rgb.shape, segmentation.cell_radius_px, self.predictor.input_size)
         if views:
             with timer.stage("read_preprocess"):
-                batch = self._view_batch(rgb, views)
+                batch = view_inputs(rgb, views, self.predictor.input_size)
             with timer.stage("classify_gradcam"):
                 assessment, heatmap, view_maps = self._classify_views(rgb.shape, views, batch)
             with timer.stage("per_cell_classification"):
@@ -333,9 +333,6 @@ class Pipeline:
             view_maps.append(np.asarray(explained.conv_maps, dtype=np.float64))
         return pooled, heat / np.maximum(cover, 1.0), view_maps
 
-    def _view_batch(self, rgb: np.ndarray, views: list[View]) -> np.ndarray:
-        return np.stack([prepare_for_model(view.of(rgb), self.predictor.input_size) for view in views])
-
     def cell_logits(
         self,
         rgb: np.ndarray,
@@ -354,7 +351,7 @@ class Pipeline:
             return self.roi_pass(prepare_for_model(rgb, self.predictor.input_size), segmentation)[1]
         roi = self._roi_head()
         if view_maps is None:
-            view_maps = [roi.maps(image) for image in self._view_batch(rgb, views)]
+            view_maps = [roi.maps(image) for image in view_inputs(rgb, views, self.predictor.input_size)]
         centres = np.array([(v.top + v.height / 2, v.left + v.width / 2) for v in views])
         boxes = find_objects(segmentation.labels, max_label=segmentation.n_nucleated)
         pooled = []
