@@ -2,7 +2,8 @@
 
 Accepted: JPEG, PNG, TIFF, BMP; 8- or 16-bit; grey, RGB or RGBA. The header is read first (cheap)
 so a decompression bomb is refused before any pixel is decoded; truncation is detected before the
-pixels are trusted; OpenCV decodes. Everything returned is RGB uint8 (H, W, 3).
+pixels are trusted; OpenCV decodes. Everything returned is RGB uint8 (H, W, 3), turned upright as its
+EXIF orientation says, so the pixels the engine measures are the ones a browser shows.
 """
 
 from __future__ import annotations
@@ -24,10 +25,22 @@ from .errors import (
     UnsupportedImageError,
 )
 
-ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "TIFF": "image/tiff", "BMP": "image/bmp"}
+# PIL names a JPEG that carries a second picture after the first (a phone's gain map or depth map, in
+# the Multi-Picture Format) "MPO"; it is a JPEG file, and OpenCV decodes its first, primary picture.
+ACCEPTED_FORMATS = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "TIFF": "image/tiff",
+    "BMP": "image/bmp",
+}
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 _JPEG_EOI = b"\xff\xd9"
+_JPEG_SOS = b"\xff\xda"
+_EXIF_ORIENTATION = 0x0112
+# EXIF orientations whose upright picture has width and height swapped.
+_TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}
 
 
 @dataclass(frozen=True)
@@ -36,8 +49,9 @@ class ImageInfo:
 
     format: str
     mime_type: str
-    width: int
+    width: int  # upright, after the EXIF orientation
     height: int
+    orientation: int = 1  # EXIF orientation tag (1-8; 1 is upright)
 
 
 def probe_image(
@@ -54,6 +68,7 @@ def probe_image(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
                 fmt, (width, height) = img.format or "", img.size
+                orientation = _orientation(img)
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"The image has too many pixels: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -66,13 +81,29 @@ def probe_image(
         )
     if width < 1 or height < 1:
         raise NotAnImageError("The image has no pixels.")
-    return ImageInfo(format=fmt, mime_type=ACCEPTED_FORMATS[fmt], width=width, height=height)
+    if orientation in _TRANSPOSED_ORIENTATIONS:
+        width, height = height, width
+    return ImageInfo(
+        format=fmt, mime_type=ACCEPTED_FORMATS[fmt], width=width, height=height, orientation=orientation
+    )
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation (1-8); 1 where there is none or it is unreadable (a damaged EXIF block
+    does not make the picture unreadable)."""
+    try:
+        value = img.getexif().get(_EXIF_ORIENTATION, 1)
+    except (OSError, SyntaxError, ValueError, TypeError):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _check_complete(data: bytes, info: ImageInfo) -> None:
-    if info.format == "JPEG":
-        # Decoders fill a cut-off JPEG with grey and only warn; the end-of-image marker tells.
-        if _JPEG_EOI not in data[-1024:]:
+    if info.mime_type == "image/jpeg":
+        # Decoders fill a cut-off JPEG with grey and only warn; the end-of-image marker after the last
+        # scan tells. Not only at the very end: cameras and phones may append data after the picture.
+        last_scan = data.rfind(_JPEG_SOS)
+        if last_scan < 0 or data.find(_JPEG_EOI, last_scan) < 0:
             raise TruncatedImageError("The JPEG file is truncated (no end-of-image marker).")
         return
     try:
@@ -84,7 +115,7 @@ def _check_complete(data: bytes, info: ImageInfo) -> None:
 
 def _to_rgb8(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype == np.uint16:
-        pixels = (pixels >> 8).astype(np.uint8)
+        pixels = (pixels >> _significant_bits(pixels) - 8).astype(np.uint8)
     elif pixels.dtype != np.uint8:
         raise UnsupportedImageError(f"Pixel type {pixels.dtype} is not accepted; use 8- or 16-bit images.")
     if pixels.ndim == 2:
@@ -99,6 +130,25 @@ def _to_rgb8(pixels: np.ndarray) -> np.ndarray:
     raise UnsupportedImageError(f"Images with {channels} channels are not accepted.")
 
 
+def _significant_bits(pixels: np.ndarray) -> int:
+    """The bits a 16-bit image's colour values use (8 to 16): microscope cameras write 10-, 12- or
+    14-bit values in 16-bit files, and keeping only the top byte of a 12-bit picture leaves it black
+    (0-15). Alpha, which fills all 16 bits, does not count."""
+    colour = pixels[:, :, :3] if pixels.ndim == 3 else pixels
+    return max(8, int(colour.max()).bit_length())
+
+
+def _upright(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """The pixels turned as EXIF `orientation` says a viewer shows them (OpenCV's unchanged read does
+    not apply it)."""
+    if orientation in _TRANSPOSED_ORIENTATIONS:
+        # 5: transpose; 6: turned a quarter clockwise; 7: transverse; 8: a quarter anticlockwise.
+        rgb = rgb.transpose(1, 0, 2)
+        orientation = {5: 1, 6: 2, 7: 3, 8: 4}[orientation]
+    flips = {1: rgb, 2: rgb[:, ::-1], 3: rgb[::-1, ::-1], 4: rgb[::-1]}
+    return np.ascontiguousarray(flips[orientation])
+
+
 def _decode_validated(
     data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> tuple[ImageInfo, np.ndarray]:
@@ -107,7 +157,7 @@ def _decode_validated(
     pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None:
         raise NotAnImageError(f"The {info.format} file could not be decoded.")
-    return info, _to_rgb8(pixels)
+    return info, _upright(_to_rgb8(pixels), info.orientation)
 
 
 def validate_image(
