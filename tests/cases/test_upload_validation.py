@@ -149,6 +149,23 @@ def test_page_stores_a_valid_image_byte_for_byte(
     assert _upload_events().get().source == "web"
 
 
+def test_a_photo_turned_by_its_exif_orientation_stores_its_upright_size(
+    technician: User, slide: Slide
+) -> None:
+    # A phone on the eyepiece writes the sensor's pixels and an orientation; browsers show it turned.
+    picture = Image.fromarray(np.random.default_rng(5).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8))
+    exif = picture.getexif()
+    exif[0x0112] = 6  # turned a quarter clockwise
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=92, exif=exif.tobytes())
+    data = buffer.getvalue()
+    image = upload_slide_image(technician, slide, _upload("phone.jpg", data))
+    image.refresh_from_db()
+    assert (image.width, image.height) == (HEIGHT, WIDTH)
+    with image.file.open("rb") as handle:
+        assert handle.read() == data  # the file itself is kept as it came
+
+
 def test_a_path_in_the_file_name_is_dropped(technician: User, slide: Slide) -> None:
     data = png()
     image = upload_slide_image(technician, slide, _upload("../../etc/smear.png", data))
