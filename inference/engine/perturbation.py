@@ -1,6 +1,7 @@
 """Colour and resolution perturbations for robustness checks (`--perturb` of the evaluate commands).
 
-Applied to the RGB image as read, colour first; several combine, e.g. `hue=20,saturation=0.8`:
+Applied to the RGB image as read, in the order a picture is made: the slide's and camera's colour,
+then blur, scale, noise and JPEG, then tiles. Several combine, e.g. `hue=20,saturation=0.8`:
 
 - `hue=N`: rotate hue by N degrees of the 360-degree colour wheel. OpenCV stores 8-bit hue as 0..179
   (2 degrees per step), so N is applied as round(N / 2) steps, modulo 180: resolution 2 degrees.
@@ -9,8 +10,14 @@ Applied to the RGB image as read, colour first; several combine, e.g. `hue=20,sa
 - `haematoxylin=F`, `eosin=F`: multiply the haematoxylin or eosin density (colour deconvolution,
   Ruifrok and Johnston's stain vectors) by F, as a longer or shorter stain, or another stain batch,
   would; applied to the slide's colours before the camera's (hue, saturation, brightness).
+- `blur=S`: a Gaussian blur of standard deviation S pixels (of the field as read), as a field out of
+  focus would give.
 - `scale=F`: resize by F (0.5 halves each side; area interpolation down, bilinear up), as a camera of
   lower or higher resolution, or another objective, would give. Counting scales its boxes with it.
+- `noise=S`: Gaussian noise of standard deviation S grey levels on every channel, as a camera's sensor
+  in dim light gives; drawn from a fixed seed, so a run repeats.
+- `jpeg=Q`: the field saved as a JPEG of quality Q (1-100) and read back, as a camera or a laboratory
+  system that compresses hard would give.
 - `tile=K`: after the rest, the field mirrored into K x K copies (K = 1-8), as a larger camera sensor
   or a stitched field at the same magnification would give: more cells, the same size. Mirroring
   makes the cells cut by a seam whole, so the copies hold exactly the field's cells; counting
@@ -28,7 +35,11 @@ from .augment import hed_jitter
 
 SCALE_RANGE = (0.1, 4.0)
 TILE_RANGE = (1, 8)
+BLUR_RANGE = (0.0, 20.0)
+NOISE_RANGE = (0.0, 100.0)
+JPEG_RANGE = (1, 100)
 _FACTOR_RANGE = (0.0, 10.0)
+_NOISE_SEED = 20261126
 _NAMES = {
     "hue": "hue_degrees",
     "saturation": "saturation",
@@ -37,8 +48,13 @@ _NAMES = {
     "hematoxylin": "haematoxylin",
     "eosin": "eosin",
     "scale": "scale",
+    "blur": "blur_sigma",
+    "noise": "noise_sigma",
+    "jpeg": "jpeg_quality",
     "tile": "tile",
 }
+_WHOLE = {"tile": TILE_RANGE, "jpeg": JPEG_RANGE}
+_RANGES = {"scale": SCALE_RANGE, "blur": BLUR_RANGE, "noise": NOISE_RANGE}
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,9 @@ class Perturbation:
     scale: float = 1.0
     haematoxylin: float = 1.0
     eosin: float = 1.0
+    blur_sigma: float = 0.0
+    noise_sigma: float = 0.0
+    jpeg_quality: int | None = None
     tile: int = 1
 
     @property
@@ -64,8 +83,12 @@ class Perturbation:
         return self.haematoxylin != 1.0 or self.eosin != 1.0
 
     @property
+    def _degrades(self) -> bool:
+        return self.blur_sigma > 0 or self.noise_sigma > 0 or self.jpeg_quality is not None
+
+    @property
     def is_identity(self) -> bool:
-        return not self._changes_colour and self.scale == 1.0 and self.tile == 1
+        return not self._changes_colour and not self._degrades and self.scale == 1.0 and self.tile == 1
 
     @property
     def copies(self) -> int:
@@ -77,6 +100,11 @@ class Perturbation:
         for name in ("saturation", "brightness", "haematoxylin", "eosin", "scale", "tile"):
             if getattr(self, name) != 1:
                 parts.append(f"{name}={getattr(self, name):g}")
+        for name, value in (("blur", self.blur_sigma), ("noise", self.noise_sigma)):
+            if value > 0:
+                parts.append(f"{name}={value:g}")
+        if self.jpeg_quality is not None:
+            parts.append(f"jpeg={self.jpeg_quality}")
         return ",".join(parts) or "none"
 
     def apply(self, rgb: np.ndarray) -> np.ndarray:
@@ -84,11 +112,18 @@ class Perturbation:
         if self.is_identity:
             return rgb
         out = self._recolour(rgb)
+        if self.blur_sigma > 0:
+            out = cv2.GaussianBlur(out, (0, 0), self.blur_sigma)
         if self.scale != 1.0:
             height, width = out.shape[:2]
             size = (max(1, round(width * self.scale)), max(1, round(height * self.scale)))
             interpolation = cv2.INTER_AREA if self.scale < 1.0 else cv2.INTER_LINEAR
             out = cv2.resize(out, size, interpolation=interpolation)
+        if self.noise_sigma > 0:
+            noise = np.random.default_rng(_NOISE_SEED).normal(0.0, self.noise_sigma, out.shape)
+            out = np.clip(np.rint(out + noise), 0, 255).astype(np.uint8)
+        if self.jpeg_quality is not None:
+            out = _jpeg_round_trip(out, self.jpeg_quality)
         if self.tile > 1:
             height, width = out.shape[:2]
             out = np.pad(
@@ -111,34 +146,46 @@ class Perturbation:
         return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
 
+def _jpeg_round_trip(rgb: np.ndarray, quality: int) -> np.ndarray:
+    ok, encoded = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a JPEG of quality {quality}.")
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise ValueError(f"OpenCV could not read back a JPEG of quality {quality}.")
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+
+
 def parse_perturbation(text: str | None) -> Perturbation | None:
-    """Parse `hue=20,saturation=0.8,brightness=1.1,scale=0.5,tile=3`; None, "" or "none" is no
-    perturbation."""
+    """Parse `hue=20,saturation=0.8,brightness=1.1,blur=1.5,scale=0.5,noise=8,jpeg=30,tile=3`; None, ""
+    or "none" is no perturbation."""
     if text is None or text.strip().lower() in ("", "none"):
         return None
     values: dict[str, float] = {}
-    tile = 1
+    whole: dict[str, int] = {}
     for part in text.split(","):
         key, sep, raw = part.partition("=")
         key = key.strip().lower()
         if not sep or key not in _NAMES:
             raise ValueError(
                 f"Bad perturbation {part!r}; use hue=DEGREES, saturation=FACTOR, brightness=FACTOR, "
-                "haematoxylin=FACTOR, eosin=FACTOR, scale=FACTOR, tile=COPIES."
+                "haematoxylin=FACTOR, eosin=FACTOR, blur=PIXELS, scale=FACTOR, noise=LEVELS, "
+                "jpeg=QUALITY, tile=COPIES."
             )
         try:
             value = float(raw)
         except ValueError:
             raise ValueError(f"Bad number in perturbation {part!r}.") from None
-        if key == "tile":
-            if not value.is_integer() or not TILE_RANGE[0] <= value <= TILE_RANGE[1]:
-                raise ValueError(
-                    f"tile must be a whole number of copies from 1 to {TILE_RANGE[1]}, got {raw}."
-                )
-            tile = int(value)
+        if key in _WHOLE:
+            low_whole, high_whole = _WHOLE[key]
+            if not value.is_integer() or not low_whole <= value <= high_whole:
+                raise ValueError(f"{key} must be a whole number from {low_whole} to {high_whole}, got {raw}.")
+            whole[_NAMES[key]] = int(value)
             continue
-        low, high = SCALE_RANGE if key == "scale" else _FACTOR_RANGE
+        low, high = _RANGES.get(key, _FACTOR_RANGE)
         if key != "hue" and not (low <= value <= high):
-            raise ValueError(f"{key} factor must be between {low:g} and {high:g}, got {value:g}.")
+            raise ValueError(f"{key} must be between {low:g} and {high:g}, got {value:g}.")
         values[_NAMES[key]] = value
-    return Perturbation(**values, tile=tile)
+    return Perturbation(**values, tile=whole.get("tile", 1), jpeg_quality=whole.get("jpeg_quality"))

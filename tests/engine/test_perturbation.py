@@ -1,4 +1,4 @@
-"""Perturbations for robustness checks: parsing, colour and scale."""
+"""Perturbations for robustness checks: parsing, colour, scale, focus, noise, compression and tiles."""
 
 from __future__ import annotations
 
@@ -35,7 +35,23 @@ def test_scale_resizes_after_the_colour_change() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["scale=0", "scale=5", "scale=-1", "saturation=11", "hue=x", "tile=0", "tile=1.5", "tile=9"]
+    "text",
+    [
+        "scale=0",
+        "scale=5",
+        "scale=-1",
+        "saturation=11",
+        "hue=x",
+        "tile=0",
+        "tile=1.5",
+        "tile=9",
+        "blur=-1",
+        "blur=21",
+        "noise=101",
+        "jpeg=0",
+        "jpeg=101",
+        "jpeg=50.5",
+    ],
 )
 def test_out_of_range_or_malformed_values_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"between|Bad number|whole number"):
@@ -67,3 +83,51 @@ def test_a_stain_density_change_darkens_what_that_stain_colours() -> None:
     assert Perturbation(eosin=0.5).apply(pink).astype(int).sum() > pink.astype(int).sum() + 30
     glass = np.full((4, 4, 3), 255, np.uint8)  # no stain at all: nothing to change
     assert np.array_equal(p.apply(glass), glass)
+
+
+def _edge(height: int = 32, width: int = 32) -> np.ndarray:
+    rgb = np.full((height, width, 3), 40, np.uint8)
+    rgb[:, width // 2 :] = 220
+    return rgb
+
+
+def test_blur_softens_an_edge_as_a_field_out_of_focus_does() -> None:
+    p = parse_perturbation("blur=2")
+    assert p == Perturbation(blur_sigma=2.0)
+    assert p.describe() == "blur=2"
+    out = p.apply(_edge())
+    row = out[16, :, 0].astype(int)
+    # Far from the edge nothing changes; at the edge the step became a ramp.
+    assert (row[0], row[-1]) == (40, 220)
+    assert 40 < row[15] < 130 < row[16] < 220
+    assert Perturbation(blur_sigma=0.0).is_identity
+
+
+def test_noise_has_the_asked_spread_and_repeats() -> None:
+    p = parse_perturbation("noise=8")
+    assert p == Perturbation(noise_sigma=8.0)
+    flat = np.full((64, 64, 3), 128, np.uint8)
+    out = p.apply(flat)
+    assert abs(out.astype(float).std() - 8.0) < 0.5
+    assert abs(out.astype(float).mean() - 128.0) < 0.5
+    assert np.array_equal(out, p.apply(flat))  # a fixed seed: a run repeats
+
+
+def test_jpeg_compression_loses_detail_the_harder_it_compresses() -> None:
+    assert parse_perturbation("jpeg=30") == Perturbation(jpeg_quality=30)
+    assert Perturbation(jpeg_quality=30).describe() == "jpeg=30"
+    rgb = np.random.default_rng(1).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+
+    def error(quality: int) -> float:
+        return float(np.abs(Perturbation(jpeg_quality=quality).apply(rgb).astype(int) - rgb).mean())
+
+    assert 0 < error(95) < error(50) < error(10)
+
+
+def test_degradations_follow_the_order_a_picture_is_made_in() -> None:
+    # Blur is in the field's pixels, before the scale: blurring after halving would double its reach.
+    p = parse_perturbation("scale=0.5,blur=2,jpeg=90,noise=1")
+    assert p.describe() == "scale=0.5,blur=2,noise=1,jpeg=90"
+    assert not p.is_identity
+    blurred_then_halved = Perturbation(scale=0.5).apply(Perturbation(blur_sigma=2.0).apply(_edge()))
+    np.testing.assert_array_equal(Perturbation(blur_sigma=2.0, scale=0.5).apply(_edge()), blurred_then_halved)
