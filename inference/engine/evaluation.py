@@ -35,7 +35,6 @@ from .metrics import classification_metrics, ece_sampling_floor
 from .perturbation import Perturbation, parse_perturbation
 from .pipeline import CELL_METHODS, DEFAULT_CELL_METHOD
 from .preprocess import MODEL_INPUT_SIZE, prepare_for_model
-from .stain import colour_descriptors
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -126,6 +125,7 @@ def _run_model(
     logits_parts: list[np.ndarray] = []
     feature_parts: list[np.ndarray] = []
     colour_parts: list[np.ndarray] = []
+    acquisition_parts: list[np.ndarray] = []
     views_per_image: list[int] = []
 
     def every_view() -> Iterator[np.ndarray]:
@@ -138,8 +138,10 @@ def _run_model(
             features, logits = predictor.features_and_logits(batch, batch_size=batch_size)
             logits_parts.append(np.asarray(logits, dtype=np.float64))
             feature_parts.append(np.asarray(features, dtype=np.float64).reshape(len(batch), -1))
-            if trust is not None and trust.stain is not None:
-                colour_parts.append(colour_descriptors(batch))
+            if trust is not None:
+                colours, acquisition = trust.image_checks(batch)
+                colour_parts += [] if colours is None else [colours]
+                acquisition_parts += [] if acquisition is None else [acquisition]
             bar.update(len(views_per_image) - bar.n)
     logits_all = np.concatenate(logits_parts)
     features_all = np.concatenate(feature_parts)
@@ -154,14 +156,19 @@ def _run_model(
                 "confidence": float(p.max()),
                 "ood_score": None,
                 "stain_score": None,
+                "acquisition_score": None,
                 "flagged": False,
                 "reasons": [],
             }
             for p in probs
         ]
     else:
-        colours = np.concatenate(colour_parts) if colour_parts else None
-        per_view = trust.assess(logits_all, features_all, colours)
+        per_view = trust.assess(
+            logits_all,
+            features_all,
+            np.concatenate(colour_parts) if colour_parts else None,
+            np.concatenate(acquisition_parts) if acquisition_parts else None,
+        )
         assessments = [
             per_view[a] if b - a == 1 else pooled_assessment(per_view[a:b])
             for a, b in zip(starts, ends, strict=True)
@@ -172,6 +179,7 @@ def _run_model(
                 "confidence": a.confidence,
                 "ood_score": a.ood_score,
                 "stain_score": None if math.isnan(a.stain_score) else a.stain_score,
+                "acquisition_score": None if math.isnan(a.acquisition_score) else a.acquisition_score,
                 "flagged": a.flagged,
                 "reasons": list(a.reasons),
             }
@@ -414,7 +422,10 @@ def add_arguments(parser: argparse.ArgumentParser, *, model_required: bool = Tru
         help="one sub-folder per class (or plain images with --unlabelled)",
     )
     parser.add_argument(
-        "--perturb", default=None, help="e.g. hue=40 (degrees), hue=40,saturation=0.8 or scale=0.5"
+        "--perturb",
+        default=None,
+        help="e.g. hue=40 (degrees), hue=40,saturation=0.8, scale=0.5, blur=2 (pixels), noise=8 (grey "
+        "levels) or jpeg=30 (quality); see inference/engine/perturbation.py",
     )
     parser.add_argument("--unlabelled", action="store_true", help="no class folders: flagged rate only")
     parser.add_argument("--cells", action="store_true", help="per-cell calls against the image labels")

@@ -79,8 +79,9 @@ def _starts(length: int, side: int) -> list[int]:
 
 def pooled_assessment(assessments: list[Assessment]) -> Assessment:
     """One call for a field from its views': the mean of their calibrated probabilities, the largest
-    out-of-distribution and stain scores, and flagged when any view is or when they disagree on the
-    class (one smear holds one diagnosis; a pathologist should see a field whose parts differ)."""
+    out-of-distribution, stain and acquisition scores, and flagged when any view is or when they
+    disagree on the class (one smear holds one diagnosis; a pathologist should see a field whose parts
+    differ)."""
     probs = np.mean([a.probabilities for a in assessments], axis=0)
     index = int(probs.argmax())
     reasons = sorted({reason for a in assessments for reason in a.reasons})
@@ -94,6 +95,7 @@ def pooled_assessment(assessments: list[Assessment]) -> Assessment:
         flagged=bool(reasons),
         reasons=tuple(reasons),
         stain_score=_largest(a.stain_score for a in assessments),
+        acquisition_score=_largest(a.acquisition_score for a in assessments),
     )
 
 

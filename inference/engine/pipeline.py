@@ -38,7 +38,6 @@ from .preprocess import prepare_for_model
 from .red_cell_centres import default_centre_model
 from .red_cell_radius import default_radius_model
 from .segmentation import SegmentationParams, SegmentationResult, segment_cells
-from .stain import colour_descriptors
 from .stain_calibration import laboratory_calibration
 from .trust import Assessment, TrustModel, load_trust
 
@@ -217,9 +216,8 @@ class Pipeline:
 
     def _assess_image(self, logits: np.ndarray, features: np.ndarray, prepared: np.ndarray) -> Assessment:
         if self.trust is not None:
-            # The colour statistics are only worked out where the trust state checks the stain.
-            colours = colour_descriptors(prepared[None]) if self.trust.stain is not None else None
-            return self.trust.assess(logits[None], features[None], colours)[0]
+            colours, acquisition = self.trust.image_checks(prepared[None])
+            return self.trust.assess(logits[None], features[None], colours, acquisition)[0]
         # Without a fitted trust state nothing can vouch for the image: always refer.
         probs = softmax(logits[None], self.predictor.temperature)[0]
         index = int(probs.argmax())

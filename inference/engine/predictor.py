@@ -9,6 +9,8 @@ stays flat. If `model.json` carries a fitted temperature (`trust.temperature`), 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -201,18 +203,23 @@ class Predictor:
         return np.concatenate(features), np.concatenate(logits)
 
 
-_CACHE: dict[tuple[str, str], Predictor] = {}
+# Per model folder: the fingerprint of its model.json when loaded, and the predictor.
+_CACHE: dict[str, tuple[str, Predictor]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def get_predictor(folder: str | Path) -> Predictor:
-    """The process-wide predictor of a model folder, loaded (and verified) on first use."""
+    """The process-wide predictor of a model folder, loaded (and verified) on first use, and again when
+    its model.json has changed (new weights, or a trust state fitted again: `fit_acquisition_check`)."""
     from .artifact import read_model_info
 
     resolved = Path(folder).resolve()
-    sha = str(read_model_info(resolved)["weights"].get("sha256", ""))
-    key = (str(resolved), sha)
+    fingerprint = hashlib.sha256(
+        json.dumps(read_model_info(resolved), sort_keys=True, default=str).encode()
+    ).hexdigest()
     with _CACHE_LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = Predictor.from_artifact(resolved)
-        return _CACHE[key]
+        cached = _CACHE.get(str(resolved))
+        if cached is None or cached[0] != fingerprint:
+            cached = (fingerprint, Predictor.from_artifact(resolved))
+            _CACHE[str(resolved)] = cached
+        return cached[1]

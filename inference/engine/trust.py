@@ -3,13 +3,15 @@
 `fit_trust` runs once at the end of training: temperature scaling on validation logits, class means
 and a shared covariance of the penultimate features on the training images (`ood.py`), the same for
 ten colour statistics of each field (`stain.py`), then three thresholds chosen on validation so that
-at most `max_flagged_rate` (2 %) of validation images are flagged. `TrustModel.assess` turns a batch
-of (logits, features, colour descriptors) into per-image assessments.
+at most `max_flagged_rate` (2 %) of validation images are flagged; then the same for three numbers
+of each field's focus and noise (`acquisition.py`), whose threshold spends what is left of that
+budget. `TrustModel.assess` turns a batch of (logits, features, colour descriptors, acquisition
+descriptors) into per-image assessments.
 
 A flagged image is shown as "refer to pathologist", never as a confident class: the calibrated
 confidence is below the threshold, or the image does not look like the training data to the network
 (another laboratory, magnification, or not a smear at all), or its colours are not the training
-laboratory's stain and lighting.
+laboratory's stain and lighting, or it is blurred or noisier than the training pictures.
 
 The fitted state is JSON-ready (`to_dict`); its arrays are inline, small for the heads we ship
 (about 10^4 floats for a 256-wide feature layer). Where they are larger and the caller gives a folder,
@@ -29,6 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .acquisition import acquisition_descriptors
 from .calibration import fit_temperature, softmax
 from .classes import CLASS_CODES
 from .errors import EngineError, ModelArtifactError
@@ -44,6 +47,9 @@ TRUST_ARRAYS_FILE = "trust.npz"
 REASON_LOW_CONFIDENCE = "low_confidence"
 REASON_OUT_OF_DISTRIBUTION = "out_of_distribution"
 REASON_STAIN = "stain_out_of_range"
+REASON_ACQUISITION = "focus_or_noise_out_of_range"
+# The acquisition descriptor's 3 numbers are few: the model keeps every direction.
+ACQUISITION_COMPONENTS = 3
 
 
 class FeatureExtractor(Protocol):
@@ -63,6 +69,7 @@ class Assessment:
     flagged: bool
     reasons: tuple[str, ...]
     stain_score: float = math.nan  # Mahalanobis score of the field's colour (`stain.py`); nan if unchecked
+    acquisition_score: float = math.nan  # the same of its focus and noise (`acquisition.py`)
 
     @property
     def predicted_code(self) -> str:
@@ -75,6 +82,9 @@ class Assessment:
             "confidence": round(self.confidence, 6),
             "ood_score": None if math.isnan(self.ood_score) else round(self.ood_score, 6),
             "stain_score": None if math.isnan(self.stain_score) else round(self.stain_score, 6),
+            "acquisition_score": None
+            if math.isnan(self.acquisition_score)
+            else round(self.acquisition_score, 6),
             "flagged": self.flagged,
             "reasons": list(self.reasons),
         }
@@ -93,6 +103,8 @@ class TrustModel:
     n_val: int
     stain: MahalanobisModel | None = None  # colour statistics of the training fields (`stain.py`)
     stain_threshold: float = math.inf
+    acquisition: MahalanobisModel | None = None  # focus and noise of the training fields
+    acquisition_threshold: float = math.inf
 
     def calibrated(self, logits: np.ndarray) -> np.ndarray:
         return softmax(logits, self.temperature)
@@ -111,11 +123,32 @@ class TrustModel:
             raise EngineError("This model's trust checks the stain: pass the images' colour descriptors.")
         return self.stain.score(np.atleast_2d(np.asarray(colours, dtype=np.float64)))
 
+    def image_checks(self, prepared: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The colour and acquisition descriptors of a batch of model-ready images, for `assess`; None
+        for a check this state does not make (its statistics are then not worked out)."""
+        colours = colour_descriptors(prepared) if self.stain is not None else None
+        acquisition = acquisition_descriptors(prepared) if self.acquisition is not None else None
+        return colours, acquisition
+
+    def acquisition_scores(self, descriptors: np.ndarray | None, rows: int) -> np.ndarray:
+        if self.acquisition is None:
+            return np.full(rows, math.nan)
+        if descriptors is None:
+            raise EngineError(
+                "This model's trust checks focus and noise: pass the images' acquisition descriptors."
+            )
+        return self.acquisition.score(np.atleast_2d(np.asarray(descriptors, dtype=np.float64)))
+
     def assess(
-        self, logits: np.ndarray, features: np.ndarray, colours: np.ndarray | None = None
+        self,
+        logits: np.ndarray,
+        features: np.ndarray,
+        colours: np.ndarray | None = None,
+        acquisition: np.ndarray | None = None,
     ) -> list[Assessment]:
         """Per-row assessments of a batch: logits (n, C), penultimate features (n, D) and, where the
-        trust checks the stain, the images' colour descriptors (n, 10) from `stain.colour_descriptors`.
+        trust checks them, the images' colour descriptors (n, 10) from `stain.colour_descriptors` and
+        acquisition descriptors (n, 3) from `acquisition.acquisition_descriptors`.
         """
         logits = np.atleast_2d(np.asarray(logits, dtype=np.float64))
         features = np.atleast_2d(np.asarray(features, dtype=np.float64))
@@ -124,8 +157,10 @@ class TrustModel:
         conf = probs[np.arange(len(probs)), pred]
         ood = self.ood_scores(features)
         stain = self.stain_scores(colours, len(probs))
+        sharpness = self.acquisition_scores(acquisition, len(probs))
         low, strange = self.flags(conf, ood)
         foreign = stain > self.stain_threshold  # nan (unchecked) is never above
+        degraded = sharpness > self.acquisition_threshold
         out = []
         for i in range(len(probs)):
             reasons = tuple(
@@ -134,6 +169,7 @@ class TrustModel:
                     (REASON_LOW_CONFIDENCE, low[i]),
                     (REASON_OUT_OF_DISTRIBUTION, strange[i]),
                     (REASON_STAIN, foreign[i]),
+                    (REASON_ACQUISITION, degraded[i]),
                 )
                 if on
             )
@@ -146,6 +182,7 @@ class TrustModel:
                     flagged=bool(reasons),
                     reasons=reasons,
                     stain_score=float(stain[i]),
+                    acquisition_score=float(sharpness[i]),
                 )
             )
         return out
@@ -178,6 +215,8 @@ class TrustModel:
                 "threshold": self.stain_threshold,
                 "arrays": {name: _encode(a) for name, a in self.stain.to_arrays().items()},
             }
+        if self.acquisition is not None:
+            state["acquisition"] = self.acquisition_state()
         if folder is not None and size > INLINE_FLOAT_LIMIT:
             buffer = io.BytesIO()
             np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
@@ -188,6 +227,17 @@ class TrustModel:
         else:
             state["arrays"] = {name: _encode(a) for name, a in arrays.items()}
         return state
+
+    def acquisition_state(self) -> dict[str, Any] | None:
+        """The focus and noise check's part of `to_dict` (None without the check)."""
+        if self.acquisition is None:
+            return None
+        return {
+            "method": "Mahalanobis (shared covariance) on the field's focus and noise: log Laplacian "
+            "energy, log gradient energy, log noise (Immerkaer)",
+            "threshold": self.acquisition_threshold,
+            "arrays": {name: _encode(a) for name, a in self.acquisition.to_arrays().items()},
+        }
 
     @classmethod
     def from_dict(cls, state: dict[str, Any], folder: str | Path | None = None) -> TrustModel:
@@ -209,16 +259,24 @@ class TrustModel:
                 val_ece_after=float(state.get("val_ece_after", float("nan"))),
                 n_train=int(state.get("n_train", 0)),
                 n_val=int(state.get("n_val", 0)),
-                # Artifacts fitted before the stain check have none: they are assessed without it.
-                stain=MahalanobisModel.from_arrays(
-                    {name: _decode(v) for name, v in state["stain"]["arrays"].items()}
-                )
-                if state.get("stain")
-                else None,
+                stain=_optional_check(state, "stain"),
                 stain_threshold=float(state["stain"]["threshold"]) if state.get("stain") else math.inf,
+                acquisition=_optional_check(state, "acquisition"),
+                acquisition_threshold=float(state["acquisition"]["threshold"])
+                if state.get("acquisition")
+                else math.inf,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelArtifactError(f"The trust state in model.json is malformed: {exc}") from exc
+
+
+def _optional_check(state: dict[str, Any], name: str) -> MahalanobisModel | None:
+    """A check added after an artifact was made (the stain, the acquisition) is missing from the older
+    ones: they are assessed without it."""
+    check = state.get(name)
+    return (
+        MahalanobisModel.from_arrays({k: _decode(v) for k, v in check["arrays"].items()}) if check else None
+    )
 
 
 def _encode(array: np.ndarray) -> dict[str, Any]:
@@ -298,6 +356,7 @@ class Collected:
     features: np.ndarray  # (n, D) penultimate features
     logits: np.ndarray  # (n, C)
     colours: np.ndarray  # (n, 10) colour descriptors (`stain.py`)
+    acquisition: np.ndarray  # (n, 3) focus and noise descriptors (`acquisition.py`)
 
 
 def collect_features(
@@ -310,6 +369,7 @@ def collect_features(
     feats: list[np.ndarray] = []
     logits: list[np.ndarray] = []
     colours: list[np.ndarray] = []
+    acquisition: list[np.ndarray] = []
     batch: list[np.ndarray] = []
 
     def flush() -> None:
@@ -318,6 +378,7 @@ def collect_features(
         feats.append(np.asarray(f, dtype=np.float32).reshape(len(batch), -1))
         logits.append(np.asarray(z, dtype=np.float32))
         colours.append(colour_descriptors(stacked))
+        acquisition.append(acquisition_descriptors(stacked))
         if progress is not None:
             progress(len(batch))
         batch.clear()
@@ -333,8 +394,11 @@ def collect_features(
             np.zeros((0, 0), np.float32),
             np.zeros((0, len(CLASS_CODES)), np.float32),
             np.zeros((0, DESCRIPTOR_SIZE), np.float32),
+            acquisition_descriptors([]),
         )
-    return Collected(np.concatenate(feats), np.concatenate(logits), np.concatenate(colours))
+    return Collected(
+        np.concatenate(feats), np.concatenate(logits), np.concatenate(colours), np.concatenate(acquisition)
+    )
 
 
 def fit_trust_arrays(
@@ -346,13 +410,16 @@ def fit_trust_arrays(
     *,
     train_colours: np.ndarray | None = None,
     val_colours: np.ndarray | None = None,
+    train_acquisition: np.ndarray | None = None,
+    val_acquisition: np.ndarray | None = None,
     n_classes: int = len(CLASS_CODES),
     n_components: int = DEFAULT_COMPONENTS,
     max_flagged_rate: float = MAX_FLAGGED_RATE,
 ) -> TrustModel:
     """Fit the trust state from features already computed (no TensorFlow here).
 
-    With colour descriptors of both sets, the stain check is fitted too (see `stain.py`).
+    With colour descriptors of both sets, the stain check is fitted too (see `stain.py`); with
+    acquisition descriptors of both, the focus and noise check (`with_acquisition_check`).
     """
     from .metrics import expected_calibration_error
 
@@ -369,7 +436,7 @@ def fit_trust_arrays(
         max_flagged_rate,
         stain.score(val_colours) if stain is not None and val_colours is not None else None,
     )
-    return TrustModel(
+    trust = TrustModel(
         temperature=temperature,
         mahalanobis=maha,
         confidence_threshold=thresholds.confidence,
@@ -381,6 +448,14 @@ def fit_trust_arrays(
         n_val=len(val_features),
         stain=stain,
         stain_threshold=thresholds.stain,
+    )
+    if train_acquisition is None or val_acquisition is None:
+        return trust
+    val_flagged = [row.flagged for row in trust.assess(val_logits, val_features, val_colours)]
+    from .acquisition_check import with_acquisition_check
+
+    return with_acquisition_check(
+        trust, train_acquisition, train_labels, val_acquisition, val_flagged, max_flagged_rate
     )
 
 
@@ -400,15 +475,10 @@ def fit_trust(
     `read_image` + `prepare_for_model` as inference, without augmentation. Pass the artifact
     `folder` so large arrays can be written to trust.npz beside model.json.
     """
-    from .evaluation import iter_prepared, list_labelled_images
+    from .evaluation import iter_prepared
 
-    train = list_labelled_images(train_dir)
-    val = list_labelled_images(val_dir)
-    if not train or not val:
-        raise ModelArtifactError(
-            "fit_trust needs labelled images in both the training and validation folders."
-        )
-    bar = _progress_bar(len(train) + len(val), show_progress)
+    train, val = labelled_folders(train_dir, val_dir)
+    bar = progress_bar(len(train) + len(val), show_progress)
     train_set = collect_features(predictor, iter_prepared(train), batch_size, bar)
     val_set = collect_features(predictor, iter_prepared(val), batch_size, bar)
     trust = fit_trust_arrays(
@@ -419,12 +489,30 @@ def fit_trust(
         [label for _, label in val],
         train_colours=train_set.colours,
         val_colours=val_set.colours,
+        train_acquisition=train_set.acquisition,
+        val_acquisition=val_set.acquisition,
         n_components=n_components,
     )
     return trust.to_dict(folder)
 
 
-def _progress_bar(total: int, show: bool) -> Callable[[int], None] | None:
+def labelled_folders(
+    train_dir: str | Path, val_dir: str | Path
+) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
+    """The (image, label) lists of a training and a validation folder (one sub-folder per class); both
+    must hold images."""
+    from .evaluation import list_labelled_images
+
+    train = list_labelled_images(train_dir)
+    val = list_labelled_images(val_dir)
+    if not train or not val:
+        raise ModelArtifactError(
+            "Trust is fitted on labelled images in both the training and validation folders."
+        )
+    return train, val
+
+
+def progress_bar(total: int, show: bool) -> Callable[[int], None] | None:
     if not show:
         return None
     from tqdm import tqdm

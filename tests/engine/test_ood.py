@@ -114,10 +114,13 @@ def test_trust_assess_flags_low_confidence_and_strangers() -> None:
         "confidence",
         "ood_score",
         "stain_score",
+        "acquisition_score",
         "flagged",
         "reasons",
     }
-    assert unsure.to_dict()["stain_score"] is None  # fitted without colours: the stain is not checked
+    # Fitted without colours or acquisition descriptors: neither is checked.
+    assert unsure.to_dict()["stain_score"] is None
+    assert unsure.to_dict()["acquisition_score"] is None
 
 
 def test_trust_round_trips_through_json_inline() -> None:

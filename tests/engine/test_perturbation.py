@@ -127,6 +127,7 @@ def test_jpeg_compression_loses_detail_the_harder_it_compresses() -> None:
 def test_degradations_follow_the_order_a_picture_is_made_in() -> None:
     # Blur is in the field's pixels, before the scale: blurring after halving would double its reach.
     p = parse_perturbation("scale=0.5,blur=2,jpeg=90,noise=1")
+    assert p is not None
     assert p.describe() == "scale=0.5,blur=2,noise=1,jpeg=90"
     assert not p.is_identity
     blurred_then_halved = Perturbation(scale=0.5).apply(Perturbation(blur_sigma=2.0).apply(_edge()))

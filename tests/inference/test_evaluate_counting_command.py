@@ -42,7 +42,7 @@ def test_a_perturbation_is_applied_and_reported(voc_folder: Path) -> None:
     printed = json.loads(stdout.getvalue())
     assert printed["perturbation"] == "scale=0.5"
     assert printed["red"]["box_recall"] == 1.0
-    with pytest.raises(CommandError, match="scale must be between 0.1 and 4"):
+    with pytest.raises(CommandError, match=r"scale must be between 0\.1 and 4"):
         call_command("evaluate_counting", data=voc_folder, perturb="scale=9", stdout=StringIO())
 
 

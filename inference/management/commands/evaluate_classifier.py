@@ -37,8 +37,8 @@ class Command(BaseCommand):
     help = (
         "Evaluate a classifier on a folder with one sub-folder per class (Benign/Early/Pre/Pro or class "
         "codes): accuracy, F1, kappa, ECE, per-class figures, flagged rate. --perturb hue=N rotates hue "
-        "by N degrees before preprocessing (also saturation=, brightness=, haematoxylin=, eosin=, scale=, "
-        "tile=); --unlabelled screens plain images; --cells scores per-cell calls."
+        "by N degrees before preprocessing (also saturation=, brightness=, haematoxylin=, eosin=, blur=, "
+        "scale=, noise=, jpeg=, tile=); --unlabelled screens plain images; --cells scores per-cell calls."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

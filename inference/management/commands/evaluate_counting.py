@@ -72,8 +72,9 @@ class Command(BaseCommand):
             "--perturb",
             default=None,
             help="change each image as read: hue=DEGREES, saturation=, brightness=, haematoxylin=, eosin=, "
-            "scale= (factors; the boxes follow the scale), tile=K (the field mirrored into K x K copies; "
-            "the reference counts are multiplied by K x K), e.g. hue=15,scale=0.5",
+            "scale= (factors; the boxes follow the scale), blur=PIXELS, noise=LEVELS, jpeg=QUALITY, "
+            "tile=K (the field mirrored into K x K copies; the reference counts are multiplied by K x K), "
+            "e.g. hue=15,scale=0.5",
         )
         parser.add_argument(
             "--stain",

@@ -1,0 +1,75 @@
+"""`manage.py fit_acquisition_check MODEL_DIR --data TRAIN_DIR --val VAL_DIR [--json]`.
+
+Adds the focus and noise check (`inference/engine/acquisition.py`) to a classifier artifact made before
+the check existed, or fits it again: a Mahalanobis model of the training fields' sharpness and noise,
+and a threshold chosen on the validation fields that spends what the model's other checks left of the
+2 % budget, so those checks and their thresholds stay as they were. The trust state in model.json and
+the model card are updated; nothing else in the folder changes. Models trained from now on get the
+check when their trust is fitted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Fit the focus and noise check of a classifier artifact on its training and validation folders."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("model", type=Path, help="the classifier artifact folder")
+        parser.add_argument(
+            "--data", type=Path, required=True, help="training folder, one sub-folder per class"
+        )
+        parser.add_argument(
+            "--val", type=Path, required=True, help="validation folder, one sub-folder per class"
+        )
+        parser.add_argument("--batch-size", type=int, default=32)
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from inference.engine.acquisition_check import fit_acquisition_check
+        from inference.engine.artifact import read_model_info, update_model_info
+        from inference.engine.errors import EngineError
+        from inference.engine.predictor import Predictor
+        from inference.engine.trust import load_trust
+
+        folder: Path = options["model"]
+        try:
+            info = read_model_info(folder)
+            trust = load_trust(info.get("trust"), folder)
+            if trust is None:
+                raise CommandError(f"{folder} has no fitted trust state to add the check to.")
+            fitted = fit_acquisition_check(
+                Predictor.from_artifact(folder),
+                trust,
+                options["data"],
+                options["val"],
+                batch_size=options["batch_size"],
+                show_progress=not options["json"],
+            )
+        except EngineError as exc:
+            raise CommandError(str(exc)) from exc
+        # The rest of the stored state (arrays file, method, thresholds) is kept as it is.
+        state = dict(info["trust"])
+        state["acquisition"] = fitted.acquisition_state()
+        state["val_flagged_rate"] = fitted.val_flagged_rate
+        update_model_info(folder, trust=state)
+        result = {
+            "model": str(folder),
+            "acquisition_threshold": fitted.acquisition_threshold,
+            "val_flagged_rate": fitted.val_flagged_rate,
+            "val_flagged_rate_before": trust.val_flagged_rate,
+        }
+        if options["json"]:
+            self.stdout.write(json.dumps(result, indent=2))
+        else:
+            self.stdout.write(
+                f"Focus and noise check fitted: threshold {fitted.acquisition_threshold:.4f}; validation "
+                f"flagged {fitted.val_flagged_rate:.2%} (was {trust.val_flagged_rate:.2%})."
+            )

@@ -1,0 +1,72 @@
+"""`manage.py fit_acquisition_check`: the focus and noise check added to an artifact made without it,
+leaving its other checks as they were, and what it then refers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from inference.engine.evaluation import evaluate_classifier
+from inference.engine.perturbation import Perturbation
+from inference.engine.trust import REASON_ACQUISITION
+from tests.engine.test_evaluation import fitted_model  # noqa: F401 (fixture)
+
+
+def _older_copy(model: Path, tmp_path: Path) -> Path:
+    """The fitted model as an artifact made before the check: no `acquisition` in its trust state."""
+    copy = tmp_path / "model"
+    shutil.copytree(model, copy)
+    info = json.loads((copy / "model.json").read_text())
+    del info["trust"]["acquisition"]
+    (copy / "model.json").write_text(json.dumps(info))
+    return copy
+
+
+def _fit(model: Path, data: dict[str, Path], *options: str, stdout: StringIO | None = None) -> None:
+    folders = ["--data", str(data["train"]), "--val", str(data["val"])]
+    call_command("fit_acquisition_check", str(model), *folders, *options, stdout=stdout or StringIO())
+
+
+def _referred_for_focus(report: dict[str, Any]) -> int:
+    return sum(REASON_ACQUISITION in row["reasons"] for row in report["per_image"])
+
+
+def test_the_check_is_added_and_refers_blurred_fields(
+    fitted_model: dict[str, Path],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    model = _older_copy(fitted_model["model"], tmp_path)
+    before = json.loads((model / "model.json").read_text())["trust"]
+    blurred = Perturbation(blur_sigma=3.0)
+    assert (
+        _referred_for_focus(evaluate_classifier(model, fitted_model["val"], blurred, show_progress=False))
+        == 0
+    )
+    out = StringIO()
+    _fit(model, fitted_model, "--json", stdout=out)
+    printed = json.loads(out.getvalue())
+    after = json.loads((model / "model.json").read_text())["trust"]
+    assert after["acquisition"]["threshold"] == pytest.approx(printed["acquisition_threshold"])
+    for key in ("temperature", "confidence_threshold", "ood_threshold", "stain", "arrays"):
+        assert after[key] == before[key], key
+    assert printed["val_flagged_rate_before"] <= printed["val_flagged_rate"] <= 0.02
+    assert "Focus and noise check" in (model / "MODEL_CARD.md").read_text()
+    plain = evaluate_classifier(model, fitted_model["val"], show_progress=False)
+    assert plain["flagged_rate"] == pytest.approx(printed["val_flagged_rate"])
+    report = evaluate_classifier(model, fitted_model["val"], blurred, show_progress=False)
+    assert _referred_for_focus(report) == report["n"]
+
+
+def test_a_model_without_trust_is_refused(fitted_model: dict[str, Path], tmp_path: Path) -> None:  # noqa: F811
+    model = _older_copy(fitted_model["model"], tmp_path)
+    info = json.loads((model / "model.json").read_text())
+    info["trust"] = None
+    (model / "model.json").write_text(json.dumps(info))
+    with pytest.raises(CommandError, match="no fitted trust state"):
+        _fit(model, fitted_model)
