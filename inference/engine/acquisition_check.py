@@ -15,7 +15,7 @@ import numpy as np
 
 from .acquisition import acquisition_descriptors
 from .classes import CLASS_CODES
-from .ood import fit_mahalanobis
+from .ood import MahalanobisModel, fit_mahalanobis
 from .trust import (
     ACQUISITION_COMPONENTS,
     MAX_FLAGGED_RATE,
@@ -61,7 +61,9 @@ def with_acquisition_check(
     """`trust` with the focus and noise check (`acquisition.py`): a Mahalanobis model of the training
     fields' descriptors, and a threshold that spends what the other checks left of the validation
     budget (`val_flagged`: the validation rows they flag), so those checks stay as they were."""
-    model = fit_mahalanobis(train_acquisition, np.asarray(train_labels), n_classes, ACQUISITION_COMPONENTS)
+    fitted = fit_mahalanobis(train_acquisition, np.asarray(train_labels), n_classes, ACQUISITION_COMPONENTS)
+    # Scored as it will be stored (float32 arrays): a threshold just above a score must stay above it.
+    model = MahalanobisModel.from_arrays(fitted.to_arrays())
     scores = model.score(val_acquisition)
     flagged = np.asarray(val_flagged, dtype=bool)
     threshold = threshold_within_budget(scores, flagged, int(np.floor(max_flagged_rate * len(scores))))

@@ -281,8 +281,8 @@ def _trust_lines(trust: dict[str, Any] | None) -> list[str]:
         lines.append(
             "- Focus and noise check: an image is also flagged when the Mahalanobis score of its sharpness "
             "and noise (log Laplacian and gradient energy, Immerkaer's noise estimate, on the model's "
-            f"input) is above {_fmt(acquisition.get('threshold'))}; that threshold spends what the other "
-            "checks left of the validation budget."
+            f"input at half its size) is above {_fmt(acquisition.get('threshold'))}; that threshold spends "
+            "what the other checks left of the validation budget."
         )
     checks = trust.get("checks") or {}
     lines += [f"- {name}: {text}" for name, text in checks.items()]

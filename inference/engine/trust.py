@@ -195,8 +195,7 @@ class TrustModel:
         size = sum(int(a.size) for a in arrays.values())
         state: dict[str, Any] = {
             "version": TRUST_VERSION,
-            "method": "temperature scaling; Mahalanobis (shared PPCA covariance) on penultimate features"
-            + ("; the same on the field's colour statistics (stain check)" if self.stain is not None else ""),
+            "method": self.method(),
             "temperature": self.temperature,
             "confidence_threshold": self.confidence_threshold,
             "ood_threshold": self.ood_threshold,
@@ -227,6 +226,15 @@ class TrustModel:
         else:
             state["arrays"] = {name: _encode(a) for name, a in arrays.items()}
         return state
+
+    def method(self) -> str:
+        """How this state judges an image, in words (model.json and the model card)."""
+        parts = ["temperature scaling; Mahalanobis (shared PPCA covariance) on penultimate features"]
+        if self.stain is not None:
+            parts.append("the same on the field's colour statistics (stain check)")
+        if self.acquisition is not None:
+            parts.append("and on its sharpness and noise (focus and noise check)")
+        return "; ".join(parts)
 
     def acquisition_state(self) -> dict[str, Any] | None:
         """The focus and noise check's part of `to_dict` (None without the check)."""

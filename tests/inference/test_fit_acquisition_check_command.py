@@ -56,6 +56,7 @@ def test_the_check_is_added_and_refers_blurred_fields(
     for key in ("temperature", "confidence_threshold", "ood_threshold", "stain", "arrays"):
         assert after[key] == before[key], key
     assert printed["val_flagged_rate_before"] <= printed["val_flagged_rate"] <= 0.02
+    assert after["method"].endswith("and on its sharpness and noise (focus and noise check)")
     assert "Focus and noise check" in (model / "MODEL_CARD.md").read_text()
     plain = evaluate_classifier(model, fitted_model["val"], show_progress=False)
     assert plain["flagged_rate"] == pytest.approx(printed["val_flagged_rate"])

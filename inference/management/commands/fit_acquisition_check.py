@@ -55,8 +55,9 @@ class Command(BaseCommand):
             )
         except EngineError as exc:
             raise CommandError(str(exc)) from exc
-        # The rest of the stored state (arrays file, method, thresholds) is kept as it is.
+        # The rest of the stored state (arrays file, thresholds) is kept as it is.
         state = dict(info["trust"])
+        state["method"] = fitted.method()
         state["acquisition"] = fitted.acquisition_state()
         state["val_flagged_rate"] = fitted.val_flagged_rate
         update_model_info(folder, trust=state)
