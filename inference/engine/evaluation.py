@@ -29,7 +29,7 @@ from .calibration import softmax
 from .classes import CLASS_CODES
 from .datasets import IMAGE_SUFFIXES, scan_image_folder
 from .errors import DatasetError, EngineError
-from .field_views import MAX_WHOLE, field_views, pooled_assessment, view_inputs
+from .field_views import field_views, pooled_assessment, view_inputs, whole_at_any_radius
 from .imageio import read_image
 from .metrics import classification_metrics, ece_sampling_floor
 from .perturbation import Perturbation, parse_perturbation
@@ -88,7 +88,7 @@ def iter_prepared_views(paths: Iterable[Path], perturb: Perturbation | None = No
         if perturb is not None:
             rgb = perturb.apply(rgb)
         views = None
-        if max(rgb.shape[:2]) > MAX_WHOLE * MODEL_INPUT_SIZE:
+        if not whole_at_any_radius(rgb.shape, MODEL_INPUT_SIZE):
             views = field_views(rgb.shape, field_radius(rgb, params), MODEL_INPUT_SIZE)
         yield view_inputs(rgb, views, MODEL_INPUT_SIZE)
 

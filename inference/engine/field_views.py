@@ -52,8 +52,7 @@ def field_views(
     """
     height, width = int(shape[0]), int(shape[1])
     factor = TRAINING_RADIUS_PX / radius_px
-    limit = MAX_WHOLE * input_size
-    if max(height, width) <= limit or max(height, width) * factor <= limit:
+    if whole_at_any_radius(shape, input_size) or max(height, width) * factor <= MAX_WHOLE * input_size:
         return None
     side = round(input_size / factor)
     return [
@@ -61,6 +60,11 @@ def field_views(
         for top in _starts(height, side)
         for left in _starts(width, side)
     ]
+
+
+def whole_at_any_radius(shape: tuple[int, ...], input_size: int = MODEL_INPUT_SIZE) -> bool:
+    """Whether a field of `shape` is classified whole whatever its red-cell radius (`field_views`)."""
+    return max(int(shape[0]), int(shape[1])) <= MAX_WHOLE * input_size
 
 
 def view_inputs(rgb: np.ndarray, views: list[View] | None, size: int = MODEL_INPUT_SIZE) -> np.ndarray:

@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 
 from inference.engine.classes import CLASS_CODES
+from inference.engine.errors import ImageError
 from inference.engine.evaluation import evaluate_cells
 from inference.engine.field_views import field_views, pooled_assessment
+from inference.engine.imageio import read_image
 from inference.engine.perturbation import Perturbation
-from inference.engine.pipeline import REFER_LABEL, STAGES, CellCall, Pipeline, PipelineResult
-from inference.engine.segmentation import SegmentationParams
+from inference.engine.pipeline import END_TO_END, REFER_LABEL, STAGES, CellCall, Pipeline, PipelineResult
+from inference.engine.preprocess import prepare_for_model
+from inference.engine.segmentation import SegmentationParams, segment_cells
 from inference.engine.stain_calibration import STAIN_CALIBRATION_ENV, StainCalibration
 from tests.engine.synthetic import touching_field
 from tests.engine.test_evaluation import make_tiny_artifact, smear_like, write_dataset
@@ -49,13 +52,33 @@ def test_result_is_typed_and_json_ready(model_dirs: dict[str, Path], field_png: 
     assert result.image_shape == (180, 240)
     assert result.gradcam_heatmap.shape == (180, 240)
     assert result.gradcam_overlay.shape == result.segmentation_overlay.shape == (180, 240, 3)
-    assert set(result.timings_ms) == set(STAGES)
+    assert set(result.timings_ms) == {*STAGES, END_TO_END}
+    # The segmentation overlaps the classification: the wall time is less than the stages' sum.
+    stages = [result.timings_ms[stage] for stage in STAGES]
+    assert max(stages) <= result.timings_ms[END_TO_END] <= sum(stages) + 5.0
     data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert data["ai_generated"] is True
     assert data["classification"]["predicted"] in CLASS_CODES
     assert 0.0 <= data["classification"]["confidence"] <= 1.0
     assert data["model"]["trust_fitted"] is True
     assert data["segmentation"]["nucleated_cells"] == len(data["cells"])
+
+
+def test_segmenting_beside_the_classification_changes_no_result(
+    model_dirs: dict[str, Path], field_png: Path
+) -> None:
+    pipeline = Pipeline(model_dirs["trusted"])
+    rgb = read_image(field_png)
+    result = pipeline.run(rgb)
+    alone = segment_cells(rgb, pipeline.segmentation_params)
+    np.testing.assert_array_equal(result.segmentation.labels, alone.labels)
+    prediction = pipeline.predictor.predict(prepare_for_model(rgb), prepared=True, gradcam=True)
+    assert pipeline.trust is not None
+    expected = pipeline.trust.calibrated(np.asarray(prediction.logits)[None])[0]
+    assert result.classification.assessment.probabilities == pytest.approx(tuple(expected), abs=1e-6)
+    # An error of the segmentation's thread reaches the caller as it would alone.
+    with pytest.raises(ImageError, match="at least 16 pixels"):
+        pipeline.run(rgb[:8, :8].copy())
 
 
 def test_every_nucleated_cell_is_classified_and_blasts_counted(
