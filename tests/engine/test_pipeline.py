@@ -9,13 +9,22 @@ import cv2
 import numpy as np
 import pytest
 
+from inference.engine import trust
 from inference.engine.classes import CLASS_CODES
 from inference.engine.errors import ImageError
 from inference.engine.evaluation import evaluate_cells
-from inference.engine.field_views import field_views, pooled_assessment
+from inference.engine.field_views import REASON_VIEWS_DISAGREE, field_views, pooled_assessment
 from inference.engine.imageio import read_image
 from inference.engine.perturbation import Perturbation
-from inference.engine.pipeline import END_TO_END, REFER_LABEL, STAGES, CellCall, Pipeline, PipelineResult
+from inference.engine.pipeline import (
+    END_TO_END,
+    REASON_TEXTS,
+    REFER_LABEL,
+    STAGES,
+    CellCall,
+    Pipeline,
+    PipelineResult,
+)
 from inference.engine.preprocess import prepare_for_model
 from inference.engine.segmentation import SegmentationParams, segment_cells
 from inference.engine.stain_calibration import STAIN_CALIBRATION_ENV, StainCalibration
@@ -105,12 +114,24 @@ def test_flagged_image_is_referred_not_classified(model_dirs: dict[str, Path], f
     noise = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)  # nothing like a smear
     result = pipeline.run(noise)
     assert result.classification.flagged
-    assert result.to_dict()["classification"]["display_label"] == REFER_LABEL
+    call = result.to_dict()["classification"]
+    assert call["display_label"] == REFER_LABEL
+    # Each reason comes with words a pathologist can act on, in the same order.
+    assert call["reasons"]
+    assert call["reason_texts"] == [REASON_TEXTS[reason] for reason in call["reasons"]]
     # a model without fitted trust cannot vouch for anything: refer
     bare = Pipeline(model_dirs["bare"]).run(field_png).to_dict()["classification"]
     assert bare["display_label"] == REFER_LABEL
     assert bare["ood_score"] is None
     assert bare["reasons"] == ["trust_not_fitted"]
+    assert bare["reason_texts"] == [REASON_TEXTS["trust_not_fitted"]]
+
+
+def test_every_referral_reason_has_words() -> None:
+    codes = {value for name, value in vars(trust).items() if name.startswith("REASON_")}
+    codes |= {REASON_VIEWS_DISAGREE, "trust_not_fitted"}
+    assert set(REASON_TEXTS) == codes
+    assert all(text.endswith(".") and len(text) > 30 for text in REASON_TEXTS.values())
 
 
 def test_bytes_and_arrays_are_accepted(model_dirs: dict[str, Path], field_png: Path) -> None:
