@@ -35,29 +35,15 @@ from scipy.ndimage import find_objects
 
 from .calibration import softmax
 from .classes import CLASS_CODES, CLASS_LABELS
-from .field_views import (
-    REASON_VIEWS_DISAGREE,
-    View,
-    field_views,
-    pooled_assessment,
-    view_inputs,
-    whole_at_any_radius,
-)
+from .field_views import View, field_views, pooled_assessment, view_inputs, whole_at_any_radius
 from .imageio import read_image
 from .preprocess import prepare_for_model
 from .red_cell_centres import default_centre_model
 from .red_cell_radius import default_radius_model
+from .referral import REASON_TEXTS, REASON_TRUST_NOT_FITTED
 from .segmentation import SegmentationParams, SegmentationResult, segment_cells
 from .stain_calibration import laboratory_calibration
-from .trust import (
-    REASON_ACQUISITION,
-    REASON_LOW_CONFIDENCE,
-    REASON_OUT_OF_DISTRIBUTION,
-    REASON_STAIN,
-    Assessment,
-    TrustModel,
-    load_trust,
-)
+from .trust import Assessment, TrustModel, load_trust
 
 BENIGN_CODE = "benign"
 BLAST_CODES: tuple[str, ...] = tuple(code for code in CLASS_CODES if code != BENIGN_CODE)
@@ -84,22 +70,6 @@ STAGES = (
     "overlays",
 )
 END_TO_END = "end_to_end"
-
-
-REASON_TRUST_NOT_FITTED = "trust_not_fitted"
-# Why an image is referred, in words for the pathologist and the laboratory: what the check saw and
-# what can be done about it.
-REASON_TEXTS = {
-    REASON_LOW_CONFIDENCE: "The model is not confident enough in any class.",
-    REASON_OUT_OF_DISTRIBUTION: "The image does not look like the images the model was trained on "
-    "(another laboratory, magnification or preparation, or not a smear).",
-    REASON_STAIN: "The stain or lighting differs from the training laboratory's; the model is not "
-    "validated for these colours.",
-    REASON_ACQUISITION: "The picture is blurred or noisier than the pictures the model was validated on, "
-    "or enlarged from a lower resolution; check the focus and the camera, and take it again.",
-    REASON_VIEWS_DISAGREE: "The parts of this large field were given different classes.",
-    REASON_TRUST_NOT_FITTED: "This model has no fitted trust checks, so no call can be vouched for.",
-}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from inference.engine.imageio import read_image
 from inference.engine.perturbation import Perturbation
 from inference.engine.pipeline import (
     END_TO_END,
-    REASON_TEXTS,
     REFER_LABEL,
     STAGES,
     CellCall,
@@ -26,6 +25,7 @@ from inference.engine.pipeline import (
     PipelineResult,
 )
 from inference.engine.preprocess import prepare_for_model
+from inference.engine.referral import REASON_TEXTS
 from inference.engine.segmentation import SegmentationParams, segment_cells
 from inference.engine.stain_calibration import STAIN_CALIBRATION_ENV, StainCalibration
 from tests.engine.synthetic import touching_field
