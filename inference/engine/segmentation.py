@@ -35,7 +35,7 @@ from scipy.ndimage import find_objects
 from skimage.segmentation import watershed
 
 from .cell_radius import estimate_cell_radius, radius_bounds
-from .errors import ImageError
+from .errors import ImageError, ImageTooLargeError
 from .mask_ops import disk, elongation, fill_small_holes, local_maxima, otsu, solidity
 from .morphometrics import CellMorphometrics, measure_nucleated_cell
 from .nuclei import split_nuclei
@@ -46,6 +46,12 @@ from .stain_calibration import background_lab, undo_stain
 
 WORK_RADIUS_PX = 10.0
 _MIN_SIDE = 16
+# One analysis holds at most this many pixels at the working scale (red cells of `WORK_RADIUS_PX`):
+# time and memory grow with it. An all4 field mirrored 8x8 (1792 pixels a side, 3.2 million at that
+# scale) took 35 s and 5.6 GB through the pipeline; a 40-megapixel upload at that magnification would
+# have needed about 60 GB (docs/engine.md, "Larger fields"). A picture of larger cells is analysed on
+# a smaller copy, so it may have more pixels.
+MAX_WORK_PIXELS = 4_000_000
 # A single red cell's region is about this many packing-disc areas (the fallback when a field has
 # too few single cells to measure): the median over 234 CBC red cells whose box overlaps no other box
 # and holds one region is 1.33 (quartiles 1.10 and 1.57).
@@ -303,6 +309,21 @@ def _prepare(rgb: np.ndarray, params: SegmentationParams) -> tuple[np.ndarray, n
     nucleus, foreground, cells = _masks(smoothed, params)
     r_full = params.cell_radius_px or estimate_cell_radius(foreground, nucleus, params.nucleus_merge_radius)
     return smoothed, nucleus, cells, max(float(r_full), 2.0)
+
+
+def _check_work_size(shape: tuple[int, ...], r_full: float) -> None:
+    """Refuse a field with more than `MAX_WORK_PIXELS` at the working scale, saying how to crop it."""
+    scale = min(1.0, WORK_RADIUS_PX / r_full)
+    height, width = int(shape[0]), int(shape[1])
+    work = height * width * scale * scale
+    if work > MAX_WORK_PIXELS:
+        side = int(math.sqrt(MAX_WORK_PIXELS) / scale)
+        raise ImageTooLargeError(
+            f"The image is {width}x{height} pixels with red cells about {r_full:.0f} pixels in radius: "
+            f"{work / 1e6:.1f} million pixels at the scale its cells are analysed at, more than the "
+            f"{MAX_WORK_PIXELS / 1e6:.0f} million one analysis holds. Crop it into fields of at most "
+            f"{side}x{side} pixels."
+        )
 
 
 def field_radius(rgb: np.ndarray, params: SegmentationParams | None = None) -> float:
@@ -585,6 +606,7 @@ def segment_cells(
     _checked_rgb(rgb)
     height, width = rgb.shape[:2]
     prepared = _prepare(rgb, params)
+    _check_work_size(rgb.shape, prepared[3])
     learned = params.learned_radius and params.cell_radius_px is None
     radius = _learned_radius(rgb, params, prepared) if learned else None
     if radius is None:

@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from inference.engine import segmentation
 from inference.engine.cell_radius import estimate_cell_radius, radius_bounds
+from inference.engine.errors import ImageTooLargeError
 from inference.engine.segmentation import SegmentationParams, segment_cells
 from tests.engine.synthetic import dense_pale_field, touching_field
 
@@ -60,3 +62,27 @@ def test_a_clump_of_hundreds_of_red_cells_is_cut_into_all_of_them() -> None:
     single = segment_cells(field.rgb, params, measure=False).n_red
     tiled = segment_cells(_tiled(field.rgb, 3), params, measure=False).n_red
     assert tiled == pytest.approx(9 * single, rel=0.05)
+
+
+def test_a_field_too_large_to_analyse_is_refused_with_how_to_crop_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    field = touching_field(radius=8)
+    small = segment_cells(field.rgb, measure=False)
+    work = (
+        field.rgb.shape[0]
+        * field.rgb.shape[1]
+        * min(1.0, segmentation.WORK_RADIUS_PX / small.cell_radius_px) ** 2
+    )
+    # The limit just under this field at the working scale: the field is refused, as it is tiled...
+    monkeypatch.setattr(segmentation, "MAX_WORK_PIXELS", int(work) - 1)
+    with pytest.raises(
+        ImageTooLargeError, match=r"million one analysis holds\. Crop it into fields of at most"
+    ):
+        segment_cells(field.rgb, measure=False)
+    # ...and just over it, it is analysed as before.
+    monkeypatch.setattr(segmentation, "MAX_WORK_PIXELS", int(work) + 1)
+    assert segment_cells(field.rgb, measure=False).n_red == small.n_red
+    # Larger cells are analysed on a smaller copy: the field enlarged 3 times has 9 times the pixels,
+    # and fits a limit of a quarter of them.
+    large = cv2.resize(field.rgb, None, fx=3.0, fy=3.0, interpolation=cv2.INTER_LINEAR)
+    monkeypatch.setattr(segmentation, "MAX_WORK_PIXELS", large.shape[0] * large.shape[1] // 4)
+    assert segment_cells(large, measure=False).n_nucleated == small.n_nucleated
