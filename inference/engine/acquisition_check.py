@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .acquisition import acquisition_descriptors
+from .acquisition import acquisition_descriptor
 from .classes import CLASS_CODES
 from .ood import MahalanobisModel, fit_mahalanobis
 from .trust import (
@@ -93,7 +93,7 @@ def fit_acquisition_check(
     bar = progress_bar(len(train) + len(val), show_progress)
     train_acquisition = []
     for image in iter_prepared(train):
-        train_acquisition.append(acquisition_descriptors(image[None])[0])
+        train_acquisition.append(acquisition_descriptor(image))
         if bar is not None:
             bar(1)
     val_set = collect_features(predictor, iter_prepared(val), batch_size, bar)
