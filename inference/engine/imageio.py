@@ -41,6 +41,9 @@ _JPEG_SOS = b"\xff\xda"
 _EXIF_ORIENTATION = 0x0112
 # EXIF orientations whose upright picture has width and height swapped.
 _TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}
+# Formats whose decoders turn the picture upright themselves: Pillow on opening a TIFF (its size is
+# already upright) and OpenCV on decoding one. Turning it again would measure a mirrored picture.
+_TURNED_BY_DECODERS = {"TIFF"}
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def probe_image(
         )
     if width < 1 or height < 1:
         raise NotAnImageError("The image has no pixels.")
-    if orientation in _TRANSPOSED_ORIENTATIONS:
+    if orientation in _TRANSPOSED_ORIENTATIONS and fmt not in _TURNED_BY_DECODERS:
         width, height = height, width
     return ImageInfo(
         format=fmt, mime_type=ACCEPTED_FORMATS[fmt], width=width, height=height, orientation=orientation
@@ -157,7 +160,8 @@ def _decode_validated(
     pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None:
         raise NotAnImageError(f"The {info.format} file could not be decoded.")
-    return info, _upright(_to_rgb8(pixels), info.orientation)
+    orientation = 1 if info.format in _TURNED_BY_DECODERS else info.orientation
+    return info, _upright(_to_rgb8(pixels), orientation)
 
 
 def validate_image(

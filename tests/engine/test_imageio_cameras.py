@@ -74,6 +74,29 @@ def test_the_exif_orientation_is_applied_as_a_viewer_applies_it(orientation: int
     assert info.orientation == orientation
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+@pytest.mark.parametrize("orientation", range(2, 9))
+def test_a_lossless_picture_is_turned_once(fmt: str, orientation: int) -> None:
+    # Pillow and OpenCV turn a TIFF upright themselves, a PNG not: turning a TIFF again mirrored it.
+    picture = Image.fromarray(_noise())
+    exif = picture.getexif()
+    exif[0x0112] = orientation
+    png = io.BytesIO()
+    picture.save(png, format="PNG", exif=exif.tobytes())
+    with Image.open(png) as opened:
+        expected = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
+    buffer = io.BytesIO()
+    picture.save(
+        buffer,
+        format=fmt,
+        **({"exif": exif.tobytes()} if fmt == "PNG" else {"tiffinfo": {0x0112: orientation}}),
+    )
+    data = buffer.getvalue()
+    np.testing.assert_array_equal(read_image(data), expected)
+    info = validate_image(data)
+    assert (info.height, info.width) == expected.shape[:2]
+
+
 def test_data_after_the_end_of_the_picture_is_not_taken_for_truncation() -> None:
     data = _jpeg(Image.fromarray(_noise()))
     np.testing.assert_array_equal(read_image(data + b"\x00trailer" * 500), read_image(data))
