@@ -38,6 +38,7 @@ DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 _JPEG_EOI = b"\xff\xd9"
 _JPEG_SOS = b"\xff\xda"
+_PNG_END = b"IEND"
 _EXIF_ORIENTATION = 0x0112
 # EXIF orientations whose upright picture has width and height swapped.
 _TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}
@@ -109,6 +110,9 @@ def _check_complete(data: bytes, info: ImageInfo) -> None:
         if last_scan < 0 or data.find(_JPEG_EOI, last_scan) < 0:
             raise TruncatedImageError("The JPEG file is truncated (no end-of-image marker).")
         return
+    if info.mime_type == "image/png" and data.rfind(_PNG_END) < 0:
+        # Pillow reads the pixels without the end chunk; OpenCV then refuses the file.
+        raise TruncatedImageError("The PNG file is truncated (no end chunk).")
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()

@@ -184,11 +184,15 @@ def test_truncated_jpeg_is_refused() -> None:
         read_image(data[: len(data) // 2])
 
 
-def test_truncated_png_is_refused() -> None:
+@pytest.mark.parametrize("cut", [0.5, 0.99])
+def test_truncated_png_is_refused(cut: float) -> None:
     data = _pil_bytes(Image.fromarray(_noise_rgb()), "PNG")
     read_image(data)
     with pytest.raises(TruncatedImageError, match="truncated"):
-        read_image(data[: len(data) // 2])
+        read_image(data[: int(len(data) * cut)])
+    # Cut inside the end chunk: Pillow reads every pixel, OpenCV refuses the file.
+    with pytest.raises(TruncatedImageError, match="truncated"):
+        read_image(data[:-10])
 
 
 def test_too_many_pixels_is_refused_from_the_header() -> None:
