@@ -57,7 +57,7 @@ _NUCLEUS_CAP_RATIO = 0.4
 _NUCLEUS_SHARE_FOR_CUT = 0.25
 
 
-def _disc_radii(mask: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+def _disc_radii(mask: np.ndarray, exclude: np.ndarray, outside: np.ndarray | None = None) -> np.ndarray:
     """Radii of the discs that pack `mask`: distance peaks that do not lie inside a deeper peak's disc.
 
     The criterion is scale-free (each peak is judged by its own radius), so a clump of touching cells
@@ -69,6 +69,12 @@ def _disc_radii(mask: np.ndarray, exclude: np.ndarray) -> np.ndarray:
         return np.zeros(0)
     peaks = peaks[~exclude[tuple(peaks.T)]]
     values = dist[tuple(peaks.T)]
+    if outside is not None and len(peaks):
+        # A disc reaching the field's dark surround is a cell cut by it: only part of one.
+        clear = (
+            cv2.distanceTransform((~outside).astype(np.uint8), cv2.DIST_L2, 5)[tuple(peaks.T)] > values + 1.0
+        )
+        peaks, values = peaks[clear], values[clear]
     points = peaks.astype(np.float32)
     # A peak inside a deeper peak's disc (with a 10% margin) is part of that cell, not a cell of its own.
     inside = np.zeros(len(values), dtype=bool)
@@ -80,20 +86,24 @@ def _disc_radii(mask: np.ndarray, exclude: np.ndarray) -> np.ndarray:
     return values[~inside].astype(np.float64)
 
 
-def _nucleus_radius(nucleus: np.ndarray, merge_radius: float) -> float:
+def _nucleus_radius(nucleus: np.ndarray, merge_radius: float, outside: np.ndarray | None) -> float:
     """Equivalent radius of the largest nucleus inside the field (0 when there is none).
 
     Blobs closer than `merge_radius` are one nucleus: a paler stain breaks a nucleus into pieces
     (CBC 00000 at 0.7 of its saturation: its largest piece has radius 27 pixels, the nucleus 70). A
-    nucleus cut by the image border is only part of one, so it does not count either.
+    nucleus cut by the image border, or by the field's dark surround (`outside`), is only part of
+    one, so it does not count either.
     """
     merged = cv2.morphologyEx(nucleus.astype(np.uint8), cv2.MORPH_CLOSE, disk(merge_radius))
     opened = cv2.morphologyEx(merged, cv2.MORPH_OPEN, disk(1))
-    _, _, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
     height, width = nucleus.shape
     left, top = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
     right, bottom = left + stats[1:, cv2.CC_STAT_WIDTH], top + stats[1:, cv2.CC_STAT_HEIGHT]
     inside = (left > 0) & (top > 0) & (right < width) & (bottom < height)
+    if outside is not None:
+        cut = np.unique(labels[cv2.dilate(outside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0])
+        inside[cut[cut > 0] - 1] = False
     if not inside.any():
         return 0.0
     return math.sqrt(float(stats[1:, cv2.CC_STAT_AREA][inside].max()) / math.pi)
@@ -105,7 +115,11 @@ def _capped(radius: float, nucleus_radius: float) -> float:
 
 
 def _packing_radius(
-    fg: np.ndarray, exclude: np.ndarray, hole_radius: float, cut: np.ndarray | None = None
+    fg: np.ndarray,
+    exclude: np.ndarray,
+    hole_radius: float,
+    cut: np.ndarray | None = None,
+    outside: np.ndarray | None = None,
 ) -> float:
     """One pass of `estimate_cell_radius` with holes up to `hole_radius` filled, then the `cut` pixels
     taken out (after the filling, or a cut nucleus would be filled back as a hole); 0 when nothing is
@@ -114,7 +128,7 @@ def _packing_radius(
     mask = cv2.morphologyEx(filled.astype(np.uint8), cv2.MORPH_OPEN, disk(1))
     if cut is not None:
         mask[cut] = 0
-    radii = np.sort(_disc_radii(mask, exclude))
+    radii = np.sort(_disc_radii(mask, exclude, outside))
     if radii.size == 0:
         return 0.0
     weights = np.cumsum(radii**2)
@@ -124,7 +138,10 @@ def _packing_radius(
 
 
 def estimate_cell_radius(
-    foreground: np.ndarray, nucleus: np.ndarray, lobe_merge: float = SegmentationParams.nucleus_merge_radius
+    foreground: np.ndarray,
+    nucleus: np.ndarray,
+    lobe_merge: float = SegmentationParams.nucleus_merge_radius,
+    outside: np.ndarray | None = None,
 ) -> float:
     """Typical red-cell radius in pixels, from the discs that pack the cell mask.
 
@@ -145,6 +162,7 @@ def estimate_cell_radius(
       pieces closer than `lobe_merge` times the uncapped estimate are one nucleus.
     - Where nuclei cover `_NUCLEUS_SHARE_FOR_CUT` of the mask or more, all of it is done again with
       the white cells' nuclei cut out of the mask.
+    - `outside` is the field's dark surround (`field_edge`), where a nucleus is cut as at the border.
     - The result is clamped to `radius_bounds` (a 224-pixel field at 100x has red cells of radius
       about 7-9, a 640-pixel BCCD field about 40).
     """
@@ -152,10 +170,10 @@ def estimate_cell_radius(
     rough = _outline_radius(foreground)
     hole_radius = min(_HOLE_RADIUS_FRACTION * side, _HOLE_OUTLINE_RATIO * rough)
     scale = min(1.0, max(_ESTIMATE_SIDE / side, _GRID_RADIUS / rough))
-    radius = _radius_on_grid(foreground, nucleus, lobe_merge, scale, hole_radius) / scale
+    radius = _radius_on_grid(foreground, nucleus, lobe_merge, scale, hole_radius, outside) / scale
     while scale < 1.0 and radius > _OUTLINE_DOUBT * rough:
         finer = min(1.0, 2.0 * scale)
-        sharper = _radius_on_grid(foreground, nucleus, lobe_merge, finer, hole_radius) / finer
+        sharper = _radius_on_grid(foreground, nucleus, lobe_merge, finer, hole_radius, outside) / finer
         if sharper >= _COARSE_GRID_TRUST * radius:
             break
         scale, radius = finer, sharper
@@ -181,7 +199,12 @@ def _outline_radius(foreground: np.ndarray) -> float:
 
 
 def _radius_on_grid(
-    foreground: np.ndarray, nucleus: np.ndarray, lobe_merge: float, scale: float, hole_radius: float
+    foreground: np.ndarray,
+    nucleus: np.ndarray,
+    lobe_merge: float,
+    scale: float,
+    hole_radius: float,
+    outside: np.ndarray | None,
 ) -> float:
     """`estimate_cell_radius` on the masks resized by `scale`, in the resized pixels, unclamped; holes
     up to `hole_radius` (the field's pixels) filled in the first pass."""
@@ -189,27 +212,39 @@ def _radius_on_grid(
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     fg = cv2.resize(foreground.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
     nuc = cv2.resize(nucleus.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-    radius = _estimated_radius(fg, nuc, lobe_merge, hole_radius * scale)
+    out = (
+        None
+        if outside is None
+        else cv2.resize(outside.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+    )
+    radius = _estimated_radius(fg, nuc, lobe_merge, hole_radius * scale, out)
     if np.count_nonzero(nuc) >= _NUCLEUS_SHARE_FOR_CUT * max(1, int(np.count_nonzero(fg))):
-        radius = _estimated_radius(fg, nuc, lobe_merge, hole_radius * scale, cut=_nuclei_to_cut(nuc, radius))
+        radius = _estimated_radius(fg, nuc, lobe_merge, hole_radius * scale, out, _nuclei_to_cut(nuc, radius))
     return radius
 
 
 def _estimated_radius(
-    fg: np.ndarray, nuc: np.ndarray, lobe_merge: float, hole_radius: float, cut: np.ndarray | None = None
+    fg: np.ndarray,
+    nuc: np.ndarray,
+    lobe_merge: float,
+    hole_radius: float,
+    outside: np.ndarray | None,
+    cut: np.ndarray | None = None,
 ) -> float:
     """`estimate_cell_radius` at the estimate's scale, before the clamp; `cut`: pixels left out of the
     cell mask."""
     exclude = cv2.dilate(nuc, disk(2)).astype(bool)
-    uncapped = _packing_radius(fg, exclude, hole_radius, cut)
+    uncapped = _packing_radius(fg, exclude, hole_radius, cut, outside)
     # (An all-foreground field has no distance peak of finite height: bound the merge to the field.)
     merge = max(1.0, lobe_merge * min(uncapped, RADIUS_RANGE[1] * max(fg.shape)))
-    nucleus_radius = _nucleus_radius(nuc, merge)
+    nucleus_radius = _nucleus_radius(nuc, merge, outside)
     radius = _capped(uncapped, nucleus_radius)
     if radius > 0:
         # Once more with only pale-centre-sized holes filled (a pale centre is under half the radius):
         # in a dense field the first pass still filled the glass enclosed between packed cells.
-        refined = _capped(_packing_radius(fg, exclude, _PALE_CENTRE_FRACTION * radius, cut), nucleus_radius)
+        refined = _capped(
+            _packing_radius(fg, exclude, _PALE_CENTRE_FRACTION * radius, cut, outside), nucleus_radius
+        )
         if _REFINE_FLOOR * radius <= refined < radius:
             radius = refined
         return radius

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -36,6 +36,7 @@ from skimage.segmentation import watershed
 
 from .cell_radius import estimate_cell_radius, radius_bounds
 from .errors import ImageError, ImageTooLargeError
+from .field_edge import glass_colour, outside_field
 from .mask_ops import disk, elongation, fill_small_holes, local_maxima, otsu, solidity
 from .morphometrics import CellMorphometrics, measure_nucleated_cell
 from .nuclei import split_nuclei
@@ -104,10 +105,12 @@ class SegmentationResult:
         }
 
 
-def _lab_features(rgb: np.ndarray, params: SegmentationParams | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _lab_features(
+    rgb: np.ndarray, params: SegmentationParams | None = None, outside: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Return (purple score, colour distance from the background), both float32 (H, W); the score
-    under `params`' stain calibration."""
-    darkness, a_star, b_star = background_lab(rgb)
+    under `params`' stain calibration. The glass is looked for away from the `outside` mask."""
+    darkness, a_star, b_star = background_lab(rgb, outside)
     distance = np.sqrt(darkness**2 + a_star**2 + b_star**2)
     if params is not None:
         a_star, b_star = undo_stain(a_star, b_star, params.stain_hue_shift, params.stain_chroma_gain)
@@ -115,31 +118,42 @@ def _lab_features(rgb: np.ndarray, params: SegmentationParams | None = None) -> 
     return purple, distance
 
 
-def _masks(rgb: np.ndarray, params: SegmentationParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _masks(
+    rgb: np.ndarray, params: SegmentationParams, outside: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw nucleus, foreground and pale-inclusive foreground masks (before any size-dependent clean-up).
 
     The scale estimate uses the foreground at Otsu's threshold; the cells are grown in the looser one.
+    The thresholds are read inside the field, and its dark surround (`outside`) holds no cell.
     """
-    purple, distance = _lab_features(rgb, params)
-    t_nuc = otsu(purple[distance > 8.0], params.nucleus_threshold_min)
+    purple, distance = _lab_features(rgb, params, outside)
+    inside = np.ones(distance.shape, dtype=bool) if outside is None else ~outside
+    t_nuc = otsu(purple[(distance > 8.0) & inside], params.nucleus_threshold_min)
     t_nuc = min(max(t_nuc, params.nucleus_threshold_min), params.nucleus_threshold_max)
-    nucleus = purple > t_nuc
+    nucleus = (purple > t_nuc) & inside
     # A floor on the threshold keeps camera noise on empty glass from becoming cells.
-    t_otsu = otsu(distance[~nucleus], params.min_foreground_contrast)
-    foreground = (distance > max(t_otsu, params.min_foreground_contrast)) | nucleus
+    t_otsu = otsu(distance[~nucleus & inside], params.min_foreground_contrast)
+    foreground = ((distance > max(t_otsu, params.min_foreground_contrast)) & inside) | nucleus
     t_pale = max(params.foreground_otsu_fraction * t_otsu, params.min_foreground_contrast)
-    return nucleus, foreground, (distance > t_pale) | nucleus
+    return nucleus, foreground, ((distance > t_pale) & inside) | nucleus
 
 
-def _on_border(labels: np.ndarray, n_labels: int) -> np.ndarray:
-    """Per label id: does the region touch the image border."""
+def _on_border(labels: np.ndarray, n_labels: int, outside: np.ndarray | None = None) -> np.ndarray:
+    """Per label id: does the region touch the image border, or the field's dark surround."""
     touching = np.zeros(n_labels, dtype=bool)
     touching[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    if outside is not None:
+        touching[labels[cv2.dilate(outside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0]] = True
     return touching
 
 
 def _typical_red_cell_area(
-    labels: np.ndarray, first_red: int, next_id: int, r: float, params: SegmentationParams
+    labels: np.ndarray,
+    first_red: int,
+    next_id: int,
+    r: float,
+    params: SegmentationParams,
+    outside: np.ndarray | None = None,
 ) -> float:
     """Median area of the convex, round red-cell regions away from the border, in pixels.
 
@@ -152,7 +166,7 @@ def _typical_red_cell_area(
     """
     disc = math.pi * r * r
     areas = np.bincount(labels.ravel(), minlength=next_id)
-    on_border = _on_border(labels, next_id)
+    on_border = _on_border(labels, next_id, outside)
     boxes = _region_boxes(labels, next_id)
     single = [
         areas[label_id]
@@ -255,9 +269,11 @@ def _segment_work(
     foreground: np.ndarray,
     params: SegmentationParams,
     nuclei: np.ndarray | None = None,
+    outside: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Segment at the working scale; returns (labels, nucleus labels, n_nucleated, n_red). `nuclei`,
-    when given, are the nucleus labels to use instead of splitting `nucleus` at this radius."""
+    when given, are the nucleus labels to use instead of splitting `nucleus` at this radius; a region
+    touching `outside` (the field's dark surround) is cut by it as by the image border."""
     cell_area = math.pi * r * r
     if nuclei is None:
         nuclei = split_nuclei(nucleus, r, params)
@@ -282,12 +298,12 @@ def _segment_work(
     # white-cell cytoplasm beyond the zone still joins its cell where no red cell is nearer.
     relief = np.where(zone, np.float32(-1e3), -dist)
     labels = watershed(relief, markers, mask=fg).astype(np.int32)
-    cell = _typical_red_cell_area(labels, n_nucleated + 1, next_id, r, params)
+    cell = _typical_red_cell_area(labels, n_nucleated + 1, next_id, r, params, outside)
     next_id = _split_clumps(labels, n_nucleated + 1, next_id, cell, params)
 
     # Renumber red cells, dropping fragments too small to be a cell and slivers cut by the border.
     areas = np.bincount(labels.ravel(), minlength=next_id)
-    on_border = _on_border(labels, next_id)
+    on_border = _on_border(labels, next_id, outside)
     remap = np.zeros(max(next_id, 1), dtype=np.int32)
     remap[: n_nucleated + 1] = np.arange(n_nucleated + 1)
     n_red = 0
@@ -303,12 +319,30 @@ def _segment_work(
     return labels, nuclei, n_nucleated, n_red
 
 
-def _prepare(rgb: np.ndarray, params: SegmentationParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """(smoothed image, nucleus mask, pale-inclusive cell mask, red-cell radius in pixels)."""
+class Prepared(NamedTuple):
+    """What every pass over a field shares, at the input's size."""
+
+    smoothed: np.ndarray  # blurred, its dark surround painted the glass's colour
+    nucleus: np.ndarray
+    cells: np.ndarray  # pale cells included
+    radius: float  # red-cell radius in pixels
+    outside: np.ndarray | None  # the field's dark surround (`field_edge`), None where it has none
+
+
+def _prepare(rgb: np.ndarray, params: SegmentationParams) -> Prepared:
+    # The surround is found on the picture as taken: blurred, a thin black frame is no longer black.
+    found = outside_field(rgb)
+    outside = found if found.any() else None
+    if outside is not None:
+        # Painted glass before the blur, so that no dark rim bleeds into the field.
+        rgb = rgb.copy()
+        rgb[outside] = glass_colour(rgb, outside)
     smoothed = cv2.GaussianBlur(rgb, (0, 0), 1.0)
-    nucleus, foreground, cells = _masks(smoothed, params)
-    r_full = params.cell_radius_px or estimate_cell_radius(foreground, nucleus, params.nucleus_merge_radius)
-    return smoothed, nucleus, cells, max(float(r_full), 2.0)
+    nucleus, foreground, cells = _masks(smoothed, params, outside)
+    r_full = params.cell_radius_px or estimate_cell_radius(
+        foreground, nucleus, params.nucleus_merge_radius, outside
+    )
+    return Prepared(smoothed, nucleus, cells, max(float(r_full), 2.0), outside)
 
 
 def _check_work_size(shape: tuple[int, ...], r_full: float) -> None:
@@ -330,33 +364,41 @@ def field_radius(rgb: np.ndarray, params: SegmentationParams | None = None) -> f
     """The red-cell radius in pixels that `segment_cells` works with on this field (estimated, or
     `params.cell_radius_px`)."""
     _checked_rgb(rgb)
-    return _prepare(rgb, params or SegmentationParams())[3]
+    return _prepare(rgb, params or SegmentationParams()).radius
 
 
 def centre_input(rgb: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     """For training the centre network: its input for an RGB field, the factor the field was resized
     by, and the field's cell mask (pale cells included) at the input's size."""
-    smoothed, _, cells, r_full = _prepare(rgb, SegmentationParams())
-    features, scale = _centre_input(smoothed, r_full)
+    prepared = _prepare(rgb, SegmentationParams())
+    features, scale = _centre_input(prepared)
+    cells = prepared.cells
     size = (features.shape[1], features.shape[0])
     return features, scale, cv2.resize(cells.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
 
 
-def _centre_input(smoothed: np.ndarray, r_full: float) -> tuple[np.ndarray, float]:
-    scale = WORK_RADIUS_PX / r_full
-    height, width = smoothed.shape[:2]
+def _centre_input(prepared: Prepared) -> tuple[np.ndarray, float]:
+    scale = WORK_RADIUS_PX / prepared.radius
+    height, width = prepared.smoothed.shape[:2]
     size = (max(_MIN_SIDE, round(width * scale)), max(_MIN_SIDE, round(height * scale)))
-    small = cv2.resize(smoothed, size, interpolation=cv2.INTER_AREA)
-    _, distance = _lab_features(small)
-    return centre_features(distance, otsu(distance, 0.0)), size[0] / width
+    small = cv2.resize(prepared.smoothed, size, interpolation=cv2.INTER_AREA)
+    outside = _resized_mask(prepared.outside, size)
+    _, distance = _lab_features(small, outside=outside)
+    inside = distance if outside is None else distance[~outside]
+    return centre_features(distance, otsu(inside, 0.0)), size[0] / width
 
 
-def _centre_heat(
-    smoothed: np.ndarray, r_full: float, r_work: float, model: CentreModel
-) -> tuple[np.ndarray, float]:
+def _resized_mask(mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
+    """A boolean mask at (width, height) `size`: set where any of its pixels there was."""
+    if mask is None:
+        return None
+    return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+
+
+def _centre_heat(prepared: Prepared, r_work: float, model: CentreModel) -> tuple[np.ndarray, float]:
     """The centre network's heat map of a field, and the factor from its pixels to the working scale's."""
-    features, scale = _centre_input(smoothed, r_full)
-    return model.heatmap(features), (r_work / r_full) / scale
+    features, scale = _centre_input(prepared)
+    return model.heatmap(features), (r_work / prepared.radius) / scale
 
 
 def _heat_peaks(heat: np.ndarray, threshold: float, params: SegmentationParams, factor: float) -> np.ndarray:
@@ -433,33 +475,32 @@ def _checked_rgb(rgb: np.ndarray) -> None:
         )
 
 
-Prepared = tuple[np.ndarray, np.ndarray, np.ndarray, float]
-
-
 def _watershed_cells(
     rgb: np.ndarray,
     params: SegmentationParams,
     nuclei: np.ndarray | None = None,
     prepared: Prepared | None = None,
-) -> tuple[np.ndarray, float, float, np.ndarray, np.ndarray, int, int]:
-    """(smoothed image, radius r in the input's pixels, r at the working scale, labels, nucleus
-    labels, n_nucleated, n_red) of the watershed alone, at the working scale. `nuclei` (nucleus labels
+) -> tuple[Prepared, float, np.ndarray, np.ndarray, int, int]:
+    """(the field prepared, with its radius r in the input's pixels; r at the working scale, labels,
+    nucleus labels, n_nucleated, n_red) of the watershed alone, at the working scale. `nuclei` (nucleus labels
     from another pass, at its working scale) are resized and used instead of this pass's own;
     `prepared` is `_prepare`'s result when it is already at hand (the radius may differ)."""
     height, width = rgb.shape[:2]
-    smoothed, nucleus, cells, r_full = prepared or _prepare(rgb, params)
+    prepared = prepared or _prepare(rgb, params)
+    smoothed, nucleus, cells, r_full, outside = prepared
     scale = min(1.0, WORK_RADIUS_PX / r_full)
     if scale < 0.95:
         size = (max(_MIN_SIDE, round(width * scale)), max(_MIN_SIDE, round(height * scale)))
         work_rgb = cv2.resize(smoothed, size, interpolation=cv2.INTER_AREA)
-        nucleus, _, cells = _masks(work_rgb, params)
+        outside = _resized_mask(outside, size)
+        nucleus, _, cells = _masks(work_rgb, params, outside)
         r_work = r_full * size[0] / width
     else:
         r_work = r_full
     if nuclei is not None and nuclei.shape != nucleus.shape:
         nuclei = cv2.resize(nuclei, (nucleus.shape[1], nucleus.shape[0]), interpolation=cv2.INTER_NEAREST)
-    labels, nuclei, n_nucleated, n_red = _segment_work(r_work, nucleus, cells, params, nuclei)
-    return smoothed, r_full, r_work, labels, nuclei, n_nucleated, n_red
+    labels, nuclei, n_nucleated, n_red = _segment_work(r_work, nucleus, cells, params, nuclei, outside)
+    return prepared, r_work, labels, nuclei, n_nucleated, n_red
 
 
 def red_cell_counts(
@@ -469,8 +510,8 @@ def red_cell_counts(
     watershed and the heat map computed once (for choosing a network's threshold)."""
     params = params or SegmentationParams()
     _checked_rgb(rgb)
-    smoothed, r_full, r_work, labels, _, n_nucleated, _ = _watershed_cells(rgb, params)
-    heat, factor = _centre_heat(smoothed, r_full, r_work, model)
+    prepared, r_work, labels, _, n_nucleated, _ = _watershed_cells(rgb, params)
+    heat, factor = _centre_heat(prepared, r_work, model)
     counts = {}
     for threshold in thresholds:
         peaks = _heat_peaks(heat, threshold, params, factor)
@@ -506,8 +547,7 @@ def _learned_half_size(
 ) -> float | None:
     """The median half-size (input pixels) the radius network gives at the centre network's peaks, or
     None when there are fewer than `_MIN_SIZED_CELLS` peaks."""
-    smoothed, _, _, r_full = prepared
-    features, scale = _centre_input(smoothed, r_full)
+    features, scale = _centre_input(prepared)
     centre_model = default_centre_model()
     heat = centre_model.heatmap(features)
     peaks = local_maxima(
@@ -533,15 +573,13 @@ def _cells(
 ) -> tuple[np.ndarray, np.ndarray, int, int, float]:
     """(labels, nucleus labels, n_nucleated, n_red, r in input pixels) at the working scale: the
     watershed (`_watershed_cells`), and the centre network's second opinion when it is used."""
-    smoothed, r_full, r_work, labels, nuclei, n_nucleated, n_red = _watershed_cells(
-        rgb, params, nuclei, prepared
-    )
+    prepared, r_work, labels, nuclei, n_nucleated, n_red = _watershed_cells(rgb, params, nuclei, prepared)
     if params.use_centre_network:
         model = default_centre_model()
-        heat, factor = _centre_heat(smoothed, r_full, r_work, model)
+        heat, factor = _centre_heat(prepared, r_work, model)
         peaks = _heat_peaks(heat, _peak_threshold(params, model), params, factor)
         labels, n_red = _fuse_centres(labels, n_nucleated, peaks)
-    return labels, nuclei, n_nucleated, n_red, r_full
+    return labels, nuclei, n_nucleated, n_red, prepared.radius
 
 
 def _median_count_cells(
@@ -558,14 +596,13 @@ def _median_count_cells(
     result at the estimated radius: the blur and the colour masks do not depend on the radius; `nuclei`
     the estimated radius's nucleus labels, when already at hand."""
     if nuclei is None:
-        nuclei = _watershed_cells(rgb, params, prepared=prepared)[4]
-    smoothed, nucleus, cells, _ = prepared
+        nuclei = _watershed_cells(rgb, params, prepared=prepared)[3]
     passes = [
         _cells(
             rgb,
             dataclasses.replace(params, cell_radius_px=radius * step),
             nuclei,
-            (smoothed, nucleus, cells, max(radius * step, 2.0)),
+            prepared._replace(radius=max(radius * step, 2.0)),
         )
         for step in _RADIUS_STEPS
     ]
@@ -589,7 +626,7 @@ def learned_radius_counts(
     half_size = _learned_half_size(params, prepared, radius_model)
     if half_size is None:
         return dict.fromkeys(factors, _cells(rgb, params, prepared=prepared)[3])
-    nuclei = _watershed_cells(rgb, params, prepared=prepared)[4]
+    nuclei = _watershed_cells(rgb, params, prepared=prepared)[3]
     return {
         factor: _median_count_cells(rgb, params, _clipped_radius(rgb, factor * half_size), prepared, nuclei)[
             3
@@ -606,7 +643,7 @@ def segment_cells(
     _checked_rgb(rgb)
     height, width = rgb.shape[:2]
     prepared = _prepare(rgb, params)
-    _check_work_size(rgb.shape, prepared[3])
+    _check_work_size(rgb.shape, prepared.radius)
     learned = params.learned_radius and params.cell_radius_px is None
     radius = _learned_radius(rgb, params, prepared) if learned else None
     if radius is None:

@@ -126,13 +126,19 @@ def _bounded(
     return float(value)
 
 
-def background_lab(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def background_lab(
+    rgb: np.ndarray, outside: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(darkness, a*, b*) float32 (H, W), CIELAB measured from the glass: the brightest tenth of the
-    field (slides are mostly empty glass between cells), so that a white-balance cast cancels.
-    Darkness is the glass's L* less the pixel's."""
+    field (slides are mostly empty glass between cells), so that a white-balance cast cancels; the
+    field's dark surround (`outside`, see `field_edge`) is no part of it. Darkness is the glass's L*
+    less the pixel's."""
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
     lightness = lab[:, :, 0] * (100.0 / 255.0)
-    background = lightness >= np.percentile(lightness, 90)
+    if outside is None:
+        background = lightness >= np.percentile(lightness, 90)
+    else:
+        background = ~outside & (lightness >= np.percentile(lightness[~outside], 90))
     a_star = lab[:, :, 1] - 128.0
     b_star = lab[:, :, 2] - 128.0
     a_star -= float(np.median(a_star[background]))

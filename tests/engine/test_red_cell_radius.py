@@ -193,7 +193,7 @@ def test_the_learned_radius_mode_keeps_the_pass_with_the_median_count_and_the_es
     # The white cells are those of the estimated radius; only the red cells are sized anew.
     estimated = segment_cells(rgb, measure=False)
     assert result.n_nucleated == estimated.n_nucleated
-    nuclei = _watershed_cells(rgb, params)[4]
+    nuclei = _watershed_cells(rgb, params)[3]
     counts = {
         step: _cells(rgb, dataclasses.replace(params, cell_radius_px=radius * step), nuclei)[3]
         for step in (0.94, 0.96, 0.98, 1.0, 1.02, 1.04, 1.06)
