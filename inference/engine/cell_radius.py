@@ -57,7 +57,7 @@ _NUCLEUS_CAP_RATIO = 0.4
 _NUCLEUS_SHARE_FOR_CUT = 0.25
 
 
-def _disc_radii(mask: np.ndarray, exclude: np.ndarray, outside: np.ndarray | None = None) -> np.ndarray:
+def _disc_radii(mask: np.ndarray, exclude: np.ndarray) -> np.ndarray:
     """Radii of the discs that pack `mask`: distance peaks that do not lie inside a deeper peak's disc.
 
     The criterion is scale-free (each peak is judged by its own radius), so a clump of touching cells
@@ -69,12 +69,6 @@ def _disc_radii(mask: np.ndarray, exclude: np.ndarray, outside: np.ndarray | Non
         return np.zeros(0)
     peaks = peaks[~exclude[tuple(peaks.T)]]
     values = dist[tuple(peaks.T)]
-    if outside is not None and len(peaks):
-        # A disc reaching the field's dark surround is a cell cut by it: only part of one.
-        clear = (
-            cv2.distanceTransform((~outside).astype(np.uint8), cv2.DIST_L2, 5)[tuple(peaks.T)] > values + 1.0
-        )
-        peaks, values = peaks[clear], values[clear]
     points = peaks.astype(np.float32)
     # A peak inside a deeper peak's disc (with a 10% margin) is part of that cell, not a cell of its own.
     inside = np.zeros(len(values), dtype=bool)
@@ -115,11 +109,7 @@ def _capped(radius: float, nucleus_radius: float) -> float:
 
 
 def _packing_radius(
-    fg: np.ndarray,
-    exclude: np.ndarray,
-    hole_radius: float,
-    cut: np.ndarray | None = None,
-    outside: np.ndarray | None = None,
+    fg: np.ndarray, exclude: np.ndarray, hole_radius: float, cut: np.ndarray | None = None
 ) -> float:
     """One pass of `estimate_cell_radius` with holes up to `hole_radius` filled, then the `cut` pixels
     taken out (after the filling, or a cut nucleus would be filled back as a hole); 0 when nothing is
@@ -128,7 +118,7 @@ def _packing_radius(
     mask = cv2.morphologyEx(filled.astype(np.uint8), cv2.MORPH_OPEN, disk(1))
     if cut is not None:
         mask[cut] = 0
-    radii = np.sort(_disc_radii(mask, exclude, outside))
+    radii = np.sort(_disc_radii(mask, exclude))
     if radii.size == 0:
         return 0.0
     weights = np.cumsum(radii**2)
@@ -234,7 +224,7 @@ def _estimated_radius(
     """`estimate_cell_radius` at the estimate's scale, before the clamp; `cut`: pixels left out of the
     cell mask."""
     exclude = cv2.dilate(nuc, disk(2)).astype(bool)
-    uncapped = _packing_radius(fg, exclude, hole_radius, cut, outside)
+    uncapped = _packing_radius(fg, exclude, hole_radius, cut)
     # (An all-foreground field has no distance peak of finite height: bound the merge to the field.)
     merge = max(1.0, lobe_merge * min(uncapped, RADIUS_RANGE[1] * max(fg.shape)))
     nucleus_radius = _nucleus_radius(nuc, merge, outside)
@@ -242,9 +232,7 @@ def _estimated_radius(
     if radius > 0:
         # Once more with only pale-centre-sized holes filled (a pale centre is under half the radius):
         # in a dense field the first pass still filled the glass enclosed between packed cells.
-        refined = _capped(
-            _packing_radius(fg, exclude, _PALE_CENTRE_FRACTION * radius, cut, outside), nucleus_radius
-        )
+        refined = _capped(_packing_radius(fg, exclude, _PALE_CENTRE_FRACTION * radius, cut), nucleus_radius)
         if _REFINE_FLOOR * radius <= refined < radius:
             radius = refined
         return radius
