@@ -18,10 +18,13 @@ import datetime as dt
 import io
 import json
 import os
+import re
+import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -115,8 +118,36 @@ def assign_weights(model: Any, arrays: Mapping[str, np.ndarray], *, source: str)
         variable.assign(np.asarray(values[variable.path]).astype(np.float32))
 
 
+# Top-level entries of model.json and the JSON types they must have (optional ones may be absent or null).
+_REQUIRED_SHAPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "architecture": ((dict,), "an object"),
+    "classes": ((list,), "a non-empty list of class codes"),
+    "weights": ((dict,), "an object with 'file' and 'sha256'"),
+}
+_OPTIONAL_SHAPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "name": ((str,), "a string"),
+    "version": ((str,), "a string"),
+    "backbone": ((str, dict), "a string or an object"),
+    "preprocessing": ((dict,), "an object"),
+    "metrics": ((dict,), "an object"),
+    "trust": ((dict,), "an object or null"),
+}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
+
+
+def _shape_error(folder: Path, key: str, expected: str, value: Any) -> ModelArtifactError:
+    return ModelArtifactError(
+        f"{MODEL_JSON} in {folder.name!r}: {key!r} must be {expected}, not {_json_type(value)}."
+    )
+
+
 def read_model_info(folder: str | Path) -> dict[str, Any]:
-    """Parse `model.json` (no TensorFlow needed)."""
+    """Parse `model.json` (no TensorFlow needed) and check the shape of the entries the registry reads."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelArtifactError(f"Model folder {str(folder)!r} does not exist.")
@@ -132,28 +163,62 @@ def read_model_info(folder: str | Path) -> dict[str, Any]:
     for key in ("format_version", "architecture", "classes", "weights"):
         if key not in info:
             raise ModelArtifactError(f"{MODEL_JSON} in {folder.name!r} has no {key!r} entry.")
-    if info["format_version"] != FORMAT_VERSION:
+    if info["format_version"] != FORMAT_VERSION or isinstance(info["format_version"], bool):
         raise ModelArtifactError(
             f"{MODEL_JSON} format version {info['format_version']!r} is not supported "
             f"(expected {FORMAT_VERSION})."
         )
+    for key, (types, expected) in _REQUIRED_SHAPES.items():
+        if not isinstance(info[key], types):
+            raise _shape_error(folder, key, expected, info[key])
+    for key, (types, expected) in _OPTIONAL_SHAPES.items():
+        if info.get(key) is not None and not isinstance(info[key], types):
+            raise _shape_error(folder, key, expected, info[key])
+    classes = info["classes"]
+    if not classes or not all(isinstance(code, str) and code for code in classes):
+        raise ModelArtifactError(
+            f"{MODEL_JSON} in {folder.name!r}: 'classes' must be a non-empty list of class codes "
+            f"(strings), not {classes!r:.80}."
+        )
+    weights_entry(folder, info)
     return info
+
+
+def weights_entry(folder: str | Path, info: dict[str, Any]) -> tuple[Path, str]:
+    """(path, recorded sha256) of the weights named in `model.json`; the path must stay in the folder."""
+    folder = Path(folder)
+    weights = info.get("weights")
+    if not isinstance(weights, dict):
+        raise _shape_error(folder, "weights", "an object with 'file' and 'sha256'", weights)
+    name = weights.get("file", WEIGHTS_FILE)
+    if not isinstance(name, str) or not name.strip():
+        raise _shape_error(folder, "weights.file", "a file name", name)
+    if PurePath(name).is_absolute() or ".." in PurePath(name).parts:
+        raise ModelArtifactError(
+            f"{MODEL_JSON} in {folder.name!r}: 'weights.file' {name!r} leaves the model folder; "
+            "the weights must be a file inside it."
+        )
+    sha = weights.get("sha256")
+    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+        raise ModelArtifactError(
+            f"{MODEL_JSON} in {folder.name!r}: 'weights.sha256' must be 64 lower-case hex digits, "
+            f"not {sha!r:.80}."
+        )
+    return folder / name, sha
 
 
 def verify_weights(folder: str | Path, info: dict[str, Any] | None = None) -> Path:
     """Check the weights file exists and its sha256 is the one in `model.json`; return its path."""
     folder = Path(folder)
     info = info if info is not None else read_model_info(folder)
-    weights = info["weights"]
-    path = folder / str(weights.get("file", WEIGHTS_FILE))
+    path, expected = weights_entry(folder, info)
     if not path.is_file():
         raise ModelArtifactError(f"Model folder {folder.name!r} has no weights file {path.name!r}.")
-    expected = str(weights.get("sha256", ""))
     actual = sha256_file(path)
     if actual != expected:
         raise ModelArtifactError(
             f"Weights file {path.name!r} in {folder.name!r} has sha256 {actual}, but {MODEL_JSON} "
-            f"records {expected or 'none'}: the file was changed or corrupted."
+            f"records {expected}: the file was changed or corrupted."
         )
     return path
 
@@ -192,6 +257,45 @@ def write_model_json(folder: Path, info: dict[str, Any]) -> None:
     _atomic_write_bytes(folder / MODEL_JSON, text.encode("utf-8"))
 
 
+def check_new_artifact_folder(folder: str | Path, *, run_dir: str | Path | None = None) -> Path:
+    """Refuse to write an artifact into a folder that exists and is not empty (a finished artifact,
+    or anything else), and checkpoints (`run_dir`) inside it; commands call this before any work."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ModelArtifactError(f"{folder} exists and is not a folder; choose another output folder.")
+    if folder.is_dir() and any(folder.iterdir()):
+        what = "a model artifact (model.json)" if (folder / MODEL_JSON).exists() else "files"
+        raise ModelArtifactError(
+            f"{folder} already exists and holds {what}; it is not overwritten. Choose another output "
+            "folder, or remove this one first."
+        )
+    if run_dir is not None:
+        checkpoints = Path(run_dir).resolve()
+        if checkpoints == folder.resolve() or folder.resolve() in checkpoints.parents:
+            raise ModelArtifactError(
+                f"The checkpoints folder {run_dir} is inside the artifact folder {folder}, which is "
+                "written whole at the end; choose a checkpoints folder outside it."
+            )
+    return folder
+
+
+@contextmanager
+def new_artifact_folder(folder: str | Path) -> Iterator[Path]:
+    """A temporary sibling of `folder` (`.NAME.partial-XXXX`) to write an artifact in, renamed to
+    `folder` when the block ends; on any error it is removed, so no half-written folder remains."""
+    folder = check_new_artifact_folder(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.partial-"))
+    try:
+        os.chmod(partial, 0o755)  # noqa: S103 -- mkdtemp makes 0700; workers (other users) read it
+        yield partial
+        check_new_artifact_folder(folder)  # something may have appeared there meanwhile
+        os.rename(partial, folder)  # replaces an empty folder; atomic on one file system
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
 def save_artifact(
     folder: str | Path,
     model: Any,
@@ -203,30 +307,31 @@ def save_artifact(
 
     `info` should hold name, architecture, backbone, preprocessing, hyperparameters, data, metrics
     and training_command; this function adds classes, weights, created_at, software and trust.
+    The folder must not exist or be empty (`check_new_artifact_folder`); it appears whole or not at all.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    sha = save_weights(model, folder / WEIGHTS_FILE, weights_dtype)
-    full: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "name": info.get("name", folder.name),
-        "classes": list(info.get("classes", CLASS_CODES)),
-        "class_labels": {code: CLASS_LABELS.get(code, code) for code in info.get("classes", CLASS_CODES)},
-        **{key: value for key, value in info.items() if key not in ("classes", "class_labels")},
-        "weights": {
-            "file": WEIGHTS_FILE,
-            "format": "npz, one array per Keras variable path",
-            "dtype": weights_dtype,
-            "sha256": sha,
-            "bytes": (folder / WEIGHTS_FILE).stat().st_size,
-            "parameters": int(model.count_params()),
-        },
-        "created_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "software": software_versions(),
-        "trust": info.get("trust"),
-    }
-    write_model_json(folder, full)
-    write_model_card(folder, full)
+    with new_artifact_folder(folder) as partial:
+        sha = save_weights(model, partial / WEIGHTS_FILE, weights_dtype)
+        full: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "name": info.get("name", folder.name),
+            "classes": list(info.get("classes", CLASS_CODES)),
+            "class_labels": {code: CLASS_LABELS.get(code, code) for code in info.get("classes", CLASS_CODES)},
+            **{key: value for key, value in info.items() if key not in ("classes", "class_labels")},
+            "weights": {
+                "file": WEIGHTS_FILE,
+                "format": "npz, one array per Keras variable path",
+                "dtype": weights_dtype,
+                "sha256": sha,
+                "bytes": (partial / WEIGHTS_FILE).stat().st_size,
+                "parameters": int(model.count_params()),
+            },
+            "created_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+            "software": software_versions(),
+            "trust": info.get("trust"),
+        }
+        write_model_json(partial, full)
+        write_model_card(partial, full)
     return full
 
 

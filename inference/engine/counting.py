@@ -12,6 +12,7 @@ cannot inflate) and the error against a recount (`load_recount`: a CSV of red ce
 from __future__ import annotations
 
 import csv
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
@@ -22,8 +23,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
+from .datasets import read_image_file
 from .errors import DatasetError
-from .imageio import read_image
 from .perturbation import Perturbation
 from .segmentation import SegmentationParams, SegmentationResult, segment_cells
 
@@ -164,7 +165,7 @@ def load_recount(path: Path) -> dict[str, int]:
     recount: dict[str, int] = {}
     for line, row in enumerate(rows, start=2):
         image, value = (row["image"] or "").strip(), (row["red_cells"] or "").strip()
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             raise DatasetError(f"{path.name}, line {line}: red_cells is {value!r}, not a whole number.")
         if image in recount:
             raise DatasetError(f"{path.name}, line {line}: {image!r} is recounted twice.")
@@ -220,7 +221,32 @@ def find_pairs(data_dir: Path) -> list[tuple[Path, Path]]:
         )
     if not images:
         raise DatasetError(f"{data_dir.name}: no images in Images/.")
-    return [(images[stem], annotations[stem]) for stem in sorted(images)]
+    pairs = [(images[stem], annotations[stem]) for stem in sorted(images)]
+    mismatched = [(image, xml, written) for image, xml, written in _named_images(pairs) if written]
+    if mismatched:
+        image, xml, written = mismatched[0]
+        raise DatasetError(
+            f"{data_dir.name}: {xml.name} is paired with the image {image.name}, but its <filename> is "
+            f"{written!r}, another image ({len(mismatched)} such annotations); correct its <filename> or "
+            "pair the files by name."
+        )
+    return pairs
+
+
+def _named_images(pairs: list[tuple[Path, Path]]) -> Iterable[tuple[Path, Path, str]]:
+    """(image, annotation, its <filename> where that names another image, else ""), per pair.
+
+    Annotation tools write the file name with another extension or with a folder, so only the name
+    without folder and extension counts, in any case; an annotation without <filename> names nothing,
+    and one that is not well-formed is left for `parse_voc` to refuse."""
+    for image, xml in pairs:
+        try:
+            written = (ET.parse(xml).getroot().findtext("filename") or "").strip()  # noqa: S314 - as parse_voc
+        except (ET.ParseError, OSError):
+            written = ""
+        base = re.split(r"[\\/]", written)[-1]
+        named = {base.lower(), Path(base).stem.lower()} if base else {image.stem.lower()}
+        yield image, xml, "" if image.stem.lower() in named else written
 
 
 def kind_metrics(pairs: list[tuple[int, int]]) -> dict[str, float | int | None]:
@@ -305,7 +331,7 @@ def evaluate_counting(
     rows: list[ImageCount] = []
     for image_path, xml_path in tqdm(pairs, desc="counting", unit="image", disable=not progress):
         annotation = parse_voc(xml_path)
-        rgb = read_image(image_path)
+        rgb = read_image_file(image_path)
         red_boxes = [box for box in annotation.boxes if box.name == "RBC"]
         copies = 1
         if perturb is not None:

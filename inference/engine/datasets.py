@@ -99,6 +99,24 @@ def scan_image_folder(
     )
 
 
+def read_image_file(path: str | Path) -> np.ndarray:
+    """`read_image` of a file, with the file named in the message of any `ImageError` it raises (the
+    same subclass, so callers can still tell a truncated file from an unreadable one)."""
+    try:
+        return read_image(path)
+    except ImageError as exc:
+        raise naming_the_file(exc, path) from exc
+
+
+def naming_the_file(exc: ImageError, path: str | Path) -> ImageError:
+    """`exc` (its subclass kept) with a message that names the image file it is about."""
+    return type(exc)(_cannot_use(path, exc))
+
+
+def _cannot_use(path: str | Path, exc: Exception) -> str:
+    return f"Image {str(path)!r} cannot be used: {exc}"
+
+
 def load_image_folder(
     root: str | Path,
     *,
@@ -126,7 +144,7 @@ def load_image_folder(
             raw = read_image(path)
             images[index] = prepare_for_model(transform(raw) if transform else raw, size)
         except ImageError as exc:
-            raise DatasetError(f"Image {str(path)!r} cannot be used: {exc}") from exc
+            raise DatasetError(_cannot_use(path, exc)) from exc
         if progress is not None:
             progress(index + 1, len(paths))
     return ArrayDataset(images=images, labels=labels, paths=paths, classes=folder.classes)

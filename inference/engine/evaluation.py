@@ -27,10 +27,10 @@ import numpy as np
 
 from .calibration import softmax
 from .classes import CLASS_CODES
-from .datasets import IMAGE_SUFFIXES, scan_image_folder
+from .cli_checks import UsageError, check_output_file, check_output_folder, positive_int
+from .datasets import IMAGE_SUFFIXES, read_image_file, scan_image_folder
 from .errors import DatasetError, EngineError
 from .field_views import field_views, pooled_assessment, view_inputs, whole_at_any_radius
-from .imageio import read_image
 from .metrics import classification_metrics, ece_sampling_floor
 from .perturbation import Perturbation, parse_perturbation
 from .pipeline import CELL_METHODS, DEFAULT_CELL_METHOD
@@ -70,7 +70,7 @@ def iter_prepared(
     """Read, perturb and prepare each image (224x224x3 uint8), in order."""
     for item in items:
         path = item[0] if isinstance(item, tuple) else item
-        rgb = read_image(path)
+        rgb = read_image_file(path)
         if perturb is not None:
             rgb = perturb.apply(rgb)
         yield prepare_for_model(rgb)
@@ -84,7 +84,7 @@ def iter_prepared_views(paths: Iterable[Path], perturb: Perturbation | None = No
 
     params = laboratory_calibration().applied_to(SegmentationParams())
     for path in paths:
-        rgb = read_image(path)
+        rgb = read_image_file(path)
         if perturb is not None:
             rgb = perturb.apply(rgb)
         views = None
@@ -320,7 +320,7 @@ def evaluate_cells(
     if isinstance(perturb, str):
         perturb = parse_perturbation(perturb)
     for path, label in tqdm(items, desc="cells", unit="img", disable=not show_progress):
-        rgb = read_image(path)
+        rgb = read_image_file(path)
         if perturb is not None:
             rgb = perturb.apply(rgb)
         # Morphometrics are not needed to crop cells: the crops take their boxes from the labels.
@@ -389,7 +389,16 @@ def run_evaluation(
     output: str | Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> dict[str, Any]:
-    """What the command line and `manage.py evaluate_classifier` do: one report, optionally saved."""
+    """What the command line and `manage.py evaluate_classifier` do: one report, optionally saved.
+
+    The options are checked before any image is read: `limit` needs `cells`, and `output` and
+    `plots_dir` must be places that can be written."""
+    if limit is not None and not cells:
+        raise UsageError("--limit applies to --cells only; add --cells, or leave --limit out.")
+    if output is not None:
+        check_output_file(output, "--out")
+    if plots_dir is not None:
+        check_output_folder(plots_dir, "--plots")
     if cells:
         report = evaluate_cells(
             model_dir, data_dir, limit=limit, cell_method=cell_method, perturb=parse_perturbation(perturb)
@@ -429,7 +438,13 @@ def add_arguments(parser: argparse.ArgumentParser, *, model_required: bool = Tru
     )
     parser.add_argument("--unlabelled", action="store_true", help="no class folders: flagged rate only")
     parser.add_argument("--cells", action="store_true", help="per-cell calls against the image labels")
-    parser.add_argument("--limit", type=int, default=None, help="--cells: at most this many images")
+    parser.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="--cells only (refused without it): at most N images, the classes interleaved",
+    )
     parser.add_argument(
         "--cell-method", default=DEFAULT_CELL_METHOD, choices=CELL_METHODS, help="--cells: method"
     )
@@ -437,7 +452,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, model_required: bool = Tru
     parser.add_argument(
         "--out", type=Path, default=None, metavar="FILE.json", help="write the full JSON report here"
     )
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, metavar="N")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

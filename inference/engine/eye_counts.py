@@ -15,8 +15,8 @@ from typing import Any
 from tqdm import tqdm
 
 from .counting import kind_metrics
+from .datasets import read_image_file
 from .errors import DatasetError
-from .imageio import read_image
 from .perturbation import Perturbation
 from .segmentation import SegmentationParams, segment_cells
 from .stain_calibration import StainCalibration
@@ -46,7 +46,8 @@ class EyeCountResult:
 
 def load_eye_counts(path: Path) -> list[EyeCount]:
     """Fields from a CSV with the columns `image` (a path inside the image folder), `nucleated` and/or
-    `red_cells`, and optionally `batch`; other columns (each rater's count) are ignored."""
+    `red_cells`, and optionally `batch`; other columns (each rater's count) are ignored. Paths are
+    normalised (`./A/x.jpg` and `A//x.jpg` are `A/x.jpg`), so one field cannot be listed twice."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
@@ -59,12 +60,17 @@ def load_eye_counts(path: Path) -> list[EyeCount]:
     counts: list[EyeCount] = []
     seen: set[str] = set()
     for line, row in enumerate(rows, start=2):
-        image = (row["image"] or "").strip()
-        parts = PurePosixPath(image).parts
-        if not image or image.startswith("/") or ".." in parts:
-            raise DatasetError(f"{path.name}, line {line}: image {image!r} is not a path inside the folder.")
+        written = (row["image"] or "").strip()
+        parts = PurePosixPath(written).parts
+        if not written or written.startswith("/") or ".." in parts or not parts:
+            raise DatasetError(
+                f"{path.name}, line {line}: image {written!r} is not a path inside the folder."
+            )
+        # PurePosixPath drops "." parts and doubled slashes: "./A/x.jpg" and "A//x.jpg" are "A/x.jpg".
+        image = PurePosixPath(written).as_posix()
         if image in seen:
-            raise DatasetError(f"{path.name}, line {line}: {image!r} is listed twice.")
+            written_as = f" (written {written!r})" if written != image else ""
+            raise DatasetError(f"{path.name}, line {line}: {image!r}{written_as} is listed twice.")
         seen.add(image)
         values = {column: _count(row.get(column), path, line, column) for column in _COUNT_COLUMNS}
         if all(value is None for value in values.values()):
@@ -81,7 +87,7 @@ def _count(text: str | None, path: Path, line: int, column: str) -> int | None:
     value = (text or "").strip()
     if not value:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise DatasetError(f"{path.name}, line {line}: {column} is {value!r}, not a whole number.")
     return int(value)
 
@@ -105,7 +111,7 @@ def evaluate_eye_counts(
     rows: list[EyeCountResult] = []
     copies = perturb.copies if perturb is not None else 1
     for count in tqdm(counts[:limit], desc="counting", unit="field", disable=not progress):
-        rgb = read_image(data_dir / count.image)
+        rgb = read_image_file(data_dir / count.image)
         if perturb is not None:
             rgb = perturb.apply(rgb)
         result = segment_cells(rgb, params, measure=False)

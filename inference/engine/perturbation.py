@@ -26,6 +26,7 @@ then blur, scale, noise and JPEG, then tiles. Several combine, e.g. `hue=20,satu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -178,6 +179,8 @@ def parse_perturbation(text: str | None) -> Perturbation | None:
             value = float(raw)
         except ValueError:
             raise ValueError(f"Bad number in perturbation {part!r}.") from None
+        if not math.isfinite(value):
+            raise ValueError(f"Bad number in perturbation {part!r}: it must be a finite number.")
         if key in _WHOLE:
             low_whole, high_whole = _WHOLE[key]
             if not value.is_integer() or not low_whole <= value <= high_whole:

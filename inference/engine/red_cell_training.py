@@ -27,10 +27,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .artifact import save_weights, write_model_json
+from .artifact import new_artifact_folder, save_weights, write_model_json
 from .counting import find_pairs, parse_voc
-from .errors import DatasetError, EngineError
-from .imageio import read_image
+from .datasets import naming_the_file, read_image_file
+from .errors import DatasetError, EngineError, ImageError
+from .imageio import probe_image
 from .mask_ops import disk
 from .red_cell_centres import WEIGHTS_FILE, CentreModel, build_centre_net, read_centre_info
 from .segmentation import WORK_RADIUS_PX, centre_input, red_cell_counts
@@ -96,9 +97,12 @@ def centre_sample(rgb: np.ndarray, boxes: list[Box], name: str) -> CentreSample:
     return CentreSample(name, features, target.astype(np.float32), (~ignore).astype(np.float32), scale)
 
 
-def load_marked_centres(path: Path) -> dict[str, list[Point]]:
-    """Marked red-cell centres from a CSV with columns image, x, y (one row per cell)."""
+def load_marked_centres(path: Path, images: Mapping[str, Path] | None = None) -> dict[str, list[Point]]:
+    """Marked red-cell centres from a CSV with columns image, x, y (one row per cell). With `images`
+    (file name -> image file), a mark outside its image is refused (the image's size is read from
+    its header); marks of images not in it are left for the caller to refuse."""
     centres: dict[str, list[Point]] = {}
+    sizes: dict[str, tuple[int, int]] = {}
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             for line, row in enumerate(csv.DictReader(handle), start=2):
@@ -109,10 +113,30 @@ def load_marked_centres(path: Path) -> dict[str, list[Point]]:
                     raise EngineError(f"{path.name}, line {line}: needs image, x and y ({exc}).") from exc
                 if not image or min(point) < 0 or not all(map(math.isfinite, point)):
                     raise EngineError(f"{path.name}, line {line}: needs an image name and x, y >= 0.")
+                if images is not None and image in images:
+                    if image not in sizes:
+                        sizes[image] = _image_size(images[image])
+                    width, height = sizes[image]
+                    if point[0] > width or point[1] > height:
+                        raise EngineError(
+                            f"{path.name}, line {line}: the mark ({point[0]:g}, {point[1]:g}) is outside "
+                            f"{image}, which is {width} x {height} pixels (x across, y down)."
+                        )
                 centres.setdefault(image, []).append(point)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise EngineError(f"{path.name}: cannot be read as CSV ({exc}).") from exc
     return centres
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file as read (upright), from its header."""
+    try:
+        info = probe_image(path.read_bytes())
+    except ImageError as exc:
+        raise naming_the_file(exc, path) from exc
+    except OSError as exc:
+        raise DatasetError(f"Image {str(path)!r} cannot be read ({exc}).") from exc
+    return info.width, info.height
 
 
 def load_centre_samples(
@@ -127,7 +151,7 @@ def load_centre_samples(
     samples = []
     pairs = [(image, xml) for image, xml in find_pairs(data_dir) if image.name not in exclude]
     for image_path, xml_path in tqdm(pairs, desc="preparing", unit="image", disable=not progress):
-        rgb = read_image(image_path)
+        rgb = read_image_file(image_path)
         if image_path.name in marked:
             samples.append(marked_sample(rgb, marked[image_path.name], image_path.name))
             continue
@@ -235,22 +259,24 @@ CENTRE_ARCHITECTURE = "U-Net, 2 poolings, 16-32-48 channels, sigmoid heat map (r
 def write_centre_artifact(
     model: Any, out: Path, provenance: dict[str, Any], architecture: str = CENTRE_ARCHITECTURE
 ) -> Path:
-    """Write `weights.npz` and `model.json` (with the weights' sha256) into `out`; returns `out`."""
-    out.mkdir(parents=True, exist_ok=True)
-    info = {
-        "name": out.name,
-        "architecture": architecture,
-        "input": "field at red-cell radius 10 px; one channel: colour distance from the glass / Otsu",
-        "weights": {
-            "file": WEIGHTS_FILE,
-            "sha256": save_weights(model, out / WEIGHTS_FILE),
-            "parameters": int(model.count_params()),
-        },
-        "training_command": "python " + " ".join(sys.argv),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        **provenance,
-    }
-    write_model_json(out, info)
+    """Write `weights.npz` and `model.json` (with the weights' sha256) into `out`; returns `out`.
+
+    `out` must not exist or be empty: it is written in a temporary sibling and renamed into place."""
+    with new_artifact_folder(out) as partial:
+        info = {
+            "name": out.name,
+            "architecture": architecture,
+            "input": "field at red-cell radius 10 px; one channel: colour distance from the glass / Otsu",
+            "weights": {
+                "file": WEIGHTS_FILE,
+                "sha256": save_weights(model, partial / WEIGHTS_FILE),
+                "parameters": int(model.count_params()),
+            },
+            "training_command": "python " + " ".join(sys.argv),
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            **provenance,
+        }
+        write_model_json(partial, info)
     return out
 
 
@@ -282,7 +308,7 @@ def recount_errors(
         raise DatasetError(f"{data_dir.name}/Images has no {', '.join(missing[:5])}.")
     errors: dict[float, float] = {}
     for name, true in tqdm(sorted(fields.items()), desc="fields", unit="field", disable=not progress):
-        for value, count in counts(read_image(data_dir / "Images" / name)).items():
+        for value, count in counts(read_image_file(data_dir / "Images" / name)).items():
             errors[value] = errors.get(value, 0.0) + abs(count - true) / true
     return {value: round(100 * total / len(fields), 2) for value, total in errors.items()}
 

@@ -72,8 +72,62 @@ TRAINING_SCRIPT = "tools/train_resnet50_gpu.py"
 MAX_PROBABILITY_DIFFERENCE = 0.01
 
 
+_NUMBER = (int, float)
+# What the importer reads from summary.json: key -> (accepted JSON types, description); None: any value.
+_SUMMARY_KEYS: dict[str, tuple[tuple[type, ...], str] | None] = {
+    "weights_parts": ((list,), "a list of weights file names"),
+    "classes": ((list,), "a list of class codes"),
+    "best": ((dict,), "an object"),
+    "args": ((dict,), "an object"),
+    "device": ((str,), "a string"),
+    "torch": ((str,), "a string"),
+    "recipes": None,
+    "warmup_epochs": None,
+    "schedule": None,
+    "ema_decay": None,
+    "precision": None,
+    "augment": None,
+    "epochs_planned": None,
+    "epochs_run": None,
+    "seconds_per_epoch": None,
+    "train_seconds": None,
+}
+_SUMMARY_ARGS: dict[str, tuple[tuple[type, ...], str]] = {
+    "data": ((str,), "a string"),
+    "val": ((str,), "a string"),
+    "minutes": (_NUMBER, "a number"),
+    "max_epochs": ((int,), "an integer"),
+    "batch_size": ((int,), "an integer"),
+    "workers": ((int,), "an integer"),
+    "seed": ((int,), "an integer"),
+}
+
+
+def check_summary(summary: Any, run_dir: Path) -> dict[str, Any]:
+    """summary.json must be an object with every key the importer reads, each of the right type."""
+    where = f"{RUN_SUMMARY} in {run_dir}"
+    if not isinstance(summary, dict):
+        raise ModelArtifactError(f"{where} is not a JSON object: not a run of {TRAINING_SCRIPT}.")
+    checks: list[tuple[str, Any, tuple[tuple[type, ...], str] | None]] = [
+        (key, summary.get(key, ...), shape) for key, shape in _SUMMARY_KEYS.items()
+    ]
+    if isinstance(summary.get("args"), dict):
+        checks += [(f"args.{key}", summary["args"].get(key, ...), s) for key, s in _SUMMARY_ARGS.items()]
+    for key, value, shape in checks:
+        if value is ...:
+            raise ModelArtifactError(
+                f"{where} has no {key!r} entry: not a complete run of {TRAINING_SCRIPT}."
+            )
+        if shape is not None and (not isinstance(value, shape[0]) or isinstance(value, bool)):
+            raise ModelArtifactError(f"{where}: {key!r} must be {shape[1]}, not {value!r:.60}.")
+    for key in ("weights_parts", "classes"):
+        if not summary[key] or not all(isinstance(item, str) and item for item in summary[key]):
+            raise ModelArtifactError(f"{where}: {key!r} must be a non-empty list of strings.")
+    return summary
+
+
 def read_torch_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """summary.json and the PyTorch state (all weight parts) of a GPU run."""
+    """summary.json (checked) and the PyTorch state (all weight parts) of a GPU run."""
     summary_path = run_dir / RUN_SUMMARY
     if not summary_path.is_file():
         raise ModelArtifactError(f"{run_dir} holds no {RUN_SUMMARY}: not a run of {TRAINING_SCRIPT}.")
@@ -81,8 +135,9 @@ def read_torch_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelArtifactError(f"{RUN_SUMMARY} in {run_dir} is not valid JSON: {exc}") from exc
+    check_summary(summary, run_dir)
     state: dict[str, np.ndarray] = {}
-    for part in summary.get("weights_parts", []):
+    for part in summary["weights_parts"]:
         path = run_dir / part
         if not path.is_file():
             raise ModelArtifactError(f"Weights part {part} named in {RUN_SUMMARY} is missing.")
@@ -134,12 +189,15 @@ def import_torch_run(
     weights_dtype: str = "float16",
     fit_trust: bool = True,
 ) -> dict[str, Any]:
-    """Build, check and write the artifact of a ResNet50 trained by `tools/train_resnet50_gpu.py`."""
-    from .artifact import assign_weights
+    """Build, check and write the artifact of a ResNet50 trained by `tools/train_resnet50_gpu.py`.
+
+    `out_dir` must not exist or be empty; it and the run's summary are checked before any work."""
+    from .artifact import assign_weights, check_new_artifact_folder
     from .classifier import ClassifierConfig, build_classifier
     from .training import write_classifier_artifact
 
     run_dir = Path(run_dir)
+    check_new_artifact_folder(out_dir)
     summary, state = read_torch_run(run_dir)
     train, val = load_image_folder(train_dir), load_image_folder(val_dir)
     if list(train.classes) != list(summary["classes"]):

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .backbones import backbone_names
+from .cli_checks import check_output_folder, non_negative_int, positive_float, positive_int
+from .errors import EngineError
 
 ENGINE_COMMAND = "python -m inference.engine.train_cli"
 
@@ -40,19 +42,31 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="backbone starting weights: 'imagenet' (download), a local .h5 file, or 'none'",
     )
     parser.add_argument("--preset", default="robust", choices=("seed", "robust"))
-    parser.add_argument("--epochs", type=int, help="epochs of the main phase (preset default otherwise)")
-    parser.add_argument("--head-epochs", type=int, help="robust preset: epochs with the backbone frozen")
-    parser.add_argument("--lr", type=float, help="learning rate of the main phase")
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--patience", type=int, help="early stopping patience on val (epochs)")
-    parser.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this wall time")
+    parser.add_argument(
+        "--epochs", type=positive_int, help="epochs of the main phase, at least 1 (preset default otherwise)"
+    )
+    parser.add_argument(
+        "--head-epochs",
+        type=non_negative_int,
+        help="robust preset: epochs with the backbone frozen (0: none)",
+    )
+    parser.add_argument("--lr", type=positive_float, help="learning rate of the main phase")
+    parser.add_argument(
+        "--batch-size", type=positive_int, help="images per step (preset default: 32, 16 for resnet50)"
+    )
+    parser.add_argument("--patience", type=positive_int, help="early stopping patience on val (epochs)")
+    parser.add_argument(
+        "--max-minutes", type=positive_float, help="stop after the epoch that passes this wall time"
+    )
     parser.add_argument(
         "--train-batchnorm",
         action="store_true",
         help="robust preset: update BatchNorm statistics while fine-tuning pretrained weights",
     )
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--threads", type=int, help="TensorFlow intra-op threads (default: all cores)")
+    parser.add_argument("--seed", type=non_negative_int, default=42)
+    parser.add_argument(
+        "--threads", type=positive_int, help="TensorFlow intra-op threads (default: all cores)"
+    )
     parser.add_argument("--weights-dtype", default="float32", choices=("float32", "float16"))
     parser.add_argument("--name", help="model name in model.json (default: the --out folder name)")
     parser.add_argument(
@@ -84,6 +98,10 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any] | None:
         return {"trust": trust}
     if not args.train:
         raise SystemExit("--data (training folder) is required unless --fit-trust-only is given.")
+    run_dir = args.run_dir or str(Path("runs") / Path(args.out).name)
+    # Before the images are loaded (minutes) and trained on (hours), not when the artifact is written.
+    check_output_folder(args.out, "--out")
+    check_output_folder(run_dir, "--run-dir")
     config = preset_config(
         args.preset,
         backbone=args.backbone,
@@ -101,7 +119,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any] | None:
         train_dir=args.train,
         val_dir=args.val,
         out_dir=args.out,
-        run_dir=args.run_dir or str(Path("runs") / Path(args.out).name),
+        run_dir=run_dir,
         config=config,
         command=command,
         name=args.name,
@@ -121,7 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The command as typed, minus --resume, so model.json shows how to reproduce the model.
-    run(args, f"{ENGINE_COMMAND} {shlex.join(a for a in argv if a != '--resume')}")
+    try:
+        run(args, f"{ENGINE_COMMAND} {shlex.join(a for a in argv if a != '--resume')}")
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -96,8 +96,15 @@ def preset_config(
     augment: AugmentConfig | None = None,
     train_batchnorm: bool | None = None,
 ) -> TrainConfig:
-    """The configuration of a preset, with the command line's overrides."""
+    """The configuration of a preset, with the command line's overrides (None: the preset's value)."""
     get_backbone(backbone)  # refuse unknown names early
+    for option, value, low in (
+        ("epochs", epochs, 1),
+        ("head_epochs", head_epochs, 0),
+        ("batch_size", batch_size, 1),
+    ):
+        if value is not None and value < low:
+            raise EngineError(f"{option} must be at least {low}, got {value}.")
     resolved = resolve_weights(weights)
     if preset == "seed":
         phases: tuple[Phase, ...] = (
@@ -109,7 +116,7 @@ def preset_config(
             weights=resolved,
             phases=phases,
             augment=augment or NO_AUGMENTATION,
-            batch_size=batch_size or 32,
+            batch_size=batch_size if batch_size is not None else 32,
             class_weighting=False,
             freeze_batchnorm=False,
             patience=patience,
@@ -137,7 +144,7 @@ def preset_config(
             weights=resolved,
             phases=phases,
             augment=augment or AugmentConfig(),
-            batch_size=batch_size or (32 if backbone != "resnet50" else 16),
+            batch_size=batch_size if batch_size is not None else (32 if backbone != "resnet50" else 16),
             class_weighting=True,
             freeze_batchnorm=pretrained if train_batchnorm is None else not train_batchnorm,
             patience=patience if patience is not None else 8,

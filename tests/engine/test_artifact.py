@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from inference.engine import artifact as artifact_module
 from inference.engine.artifact import (
     MODEL_CARD,
     MODEL_JSON,
     WEIGHTS_FILE,
+    check_new_artifact_folder,
     load_artifact,
     read_model_info,
+    save_artifact,
     update_model_info,
     verify_weights,
     weight_arrays,
@@ -86,3 +91,82 @@ def test_trust_slot_and_model_card(artifact_copy: Path) -> None:
     assert "10.34740/KAGGLE/DSV/2175623" in card
     assert "Ghaderzadeh" in card
     verify_weights(artifact_copy)  # trust lives in model.json; the weights hash is unaffected
+
+
+def test_an_existing_artifact_folder_is_never_overwritten(artifact_copy: Path) -> None:
+    before = {path.name: path.read_bytes() for path in artifact_copy.iterdir()}
+    model = load_artifact(artifact_copy).model
+    with pytest.raises(ModelArtifactError, match="already exists and holds a model artifact"):
+        save_artifact(artifact_copy, model, info={"name": "other", "architecture": {}})
+    assert {path.name: path.read_bytes() for path in artifact_copy.iterdir()} == before
+    (artifact_copy.parent / "empty").mkdir()
+    save_artifact(artifact_copy.parent / "empty", model, info={"name": "new", "architecture": {}})
+    verify_weights(artifact_copy.parent / "empty")  # an empty folder is filled
+
+
+def test_a_failed_write_leaves_no_half_folder(
+    tiny_artifact_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = load_artifact(tiny_artifact_dir).model
+
+    def broken_card(folder: Path, info: dict[str, object]) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(artifact_module, "write_model_card", broken_card)
+    with pytest.raises(OSError, match="disk full"):
+        save_artifact(tmp_path / "models" / "new", model, info={"name": "new", "architecture": {}})
+    assert list((tmp_path / "models").iterdir()) == []  # neither the folder nor its .partial sibling
+
+
+def test_checkpoints_inside_the_artifact_folder_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelArtifactError, match="inside the artifact folder"):
+        check_new_artifact_folder(tmp_path / "model", run_dir=tmp_path / "model" / "run")
+    check_new_artifact_folder(tmp_path / "model", run_dir=tmp_path / "runs" / "model")
+
+
+def write_model_json(folder: Path, **changes: object) -> Path:
+    """A model folder whose model.json is valid except for `changes` (no TensorFlow needed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / WEIGHTS_FILE).write_bytes(b"weights")
+    info = {
+        "format_version": 1,
+        "architecture": {"backbone": "tiny_cnn"},
+        "classes": ["benign", "early_pre_b", "pre_b", "pro_b"],
+        "weights": {"file": WEIGHTS_FILE, "sha256": hashlib.sha256(b"weights").hexdigest()},
+        **changes,
+    }
+    (folder / MODEL_JSON).write_text(json.dumps(info))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"weights": "weights.npz"}, "'weights' must be an object"),
+        ({"architecture": "x"}, "'architecture' must be an object, not a string"),
+        ({"classes": 5}, "'classes' must be a non-empty list of class codes, not a number"),
+        ({"classes": ["benign", 3]}, "'classes' must be a non-empty list of class codes"),
+        ({"preprocessing": "clahe"}, "'preprocessing' must be an object"),
+        ({"weights": {"file": 7, "sha256": "0" * 64}}, "'weights.file' must be a file name"),
+        ({"weights": {"file": WEIGHTS_FILE, "sha256": "abc"}}, "'weights.sha256' must be 64"),
+    ],
+)
+def test_model_json_of_the_wrong_shape_is_refused(
+    tmp_path: Path, changes: dict[str, object], message: str
+) -> None:
+    folder = write_model_json(tmp_path / "model", **changes)
+    with pytest.raises(ModelArtifactError, match=re.escape(message)):
+        read_model_info(folder)
+
+
+@pytest.mark.parametrize("name", ["../ok/weights.npz", "/tmp/ok/weights.npz", "sub/../../weights.npz"])
+def test_weights_outside_the_folder_are_refused(tmp_path: Path, name: str) -> None:
+    write_model_json(tmp_path / "ok")  # valid weights next door, with the sha256 model.json records
+    folder = write_model_json(
+        tmp_path / "model", weights={"file": name, "sha256": hashlib.sha256(b"weights").hexdigest()}
+    )
+    with pytest.raises(ModelArtifactError, match="leaves the model folder"):
+        read_model_info(folder)
+    info = json.loads((folder / MODEL_JSON).read_text())
+    with pytest.raises(ModelArtifactError, match="leaves the model folder"):
+        verify_weights(folder, info)  # the red-cell networks pass their own model.json

@@ -73,6 +73,35 @@ def test_missing_pairs_are_refused(tmp_path: Path) -> None:
         find_pairs(tmp_path / "Images")
 
 
+def _voc_pair(root: Path, stem: str, written: str | None) -> None:
+    (root / "Images").mkdir(exist_ok=True)
+    (root / "Annotations").mkdir(exist_ok=True)
+    (root / "Images" / f"{stem}.jpg").write_bytes(b"x")
+    text = voc_xml([("RBC", (1, 1, 2, 2))], written or "")
+    if written is None:
+        text = text.replace("<filename></filename>", "")
+    (root / "Annotations" / f"{stem}.xml").write_text(text)
+
+
+@pytest.mark.parametrize(
+    "written", [None, "a.jpg", "a.png", "A.JPG", "a", "folder/a.jpg", "C:\\scans\\a.tif", "  a.jpg  "]
+)
+def test_an_annotation_naming_its_own_image_any_way_is_paired(tmp_path: Path, written: str | None) -> None:
+    _voc_pair(tmp_path, "a", written)
+    assert [(i.name, x.name) for i, x in find_pairs(tmp_path)] == [("a.jpg", "a.xml")]
+
+
+def test_an_annotation_naming_another_image_is_refused(tmp_path: Path) -> None:
+    _voc_pair(tmp_path, "a", "a.jpg")
+    _voc_pair(tmp_path, "b", "folder/c.jpg")
+    _voc_pair(tmp_path, "d", "a.jpg")
+    with pytest.raises(
+        DatasetError,
+        match=r"b\.xml is paired with the image b\.jpg, but its <filename> is 'folder/c\.jpg'.*2 such",
+    ):
+        find_pairs(tmp_path)
+
+
 def test_summary_metrics_match_hand_computed_values() -> None:
     rows = [
         ImageCount("a", true_nucleated=1, true_red=10, pred_nucleated=1, pred_red=12),
@@ -118,6 +147,7 @@ def test_load_recount_reads_counts_and_refuses_bad_rows(tmp_path: Path) -> None:
         ("image,count\na.jpg,3\n", "columns image and red_cells"),
         ("image,red_cells\na.jpg,many\n", "line 2: red_cells is 'many'"),
         ("image,red_cells\na.jpg,-1\n", "not a whole number"),
+        ("image,red_cells\na.jpg,\u00b2\n", "line 2: red_cells is '\u00b2', not a whole number"),
         ("image,red_cells\na.jpg,1\na.jpg,2\n", "line 3: 'a.jpg' is recounted twice"),
     ):
         path.write_text(text)

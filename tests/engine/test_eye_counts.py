@@ -36,6 +36,14 @@ def test_load_eye_counts_reads_both_kinds_batches_and_blanks(tmp_path: Path) -> 
         ("image,nucleated\n../outside.jpg,1\n", "not a path inside the folder"),
         ("image,nucleated\n/etc/a.jpg,1\n", "not a path inside the folder"),
         ("image,nucleated\n", "no fields listed"),
+        ("image,nucleated\na.jpg,\u00b2\n", "nucleated is '\u00b2', not a whole number"),
+        ("image,red_cells\na.jpg,\u0661\n", "red_cells is '\u0661', not a whole number"),
+        ("image,nucleated\n./A/a.jpg,1\nA/a.jpg,2\n", r"line 3: 'A/a\.jpg' is listed twice"),
+        (
+            "image,nucleated\nA/a.jpg,1\n./A//a.jpg,2\n",
+            r"'A/a\.jpg' \(written '\./A//a\.jpg'\) is listed twice",
+        ),
+        ("image,nucleated\n./,1\n", "not a path inside the folder"),
     ],
 )
 def test_a_malformed_count_file_is_refused(tmp_path: Path, text: str, message: str) -> None:
@@ -43,6 +51,12 @@ def test_a_malformed_count_file_is_refused(tmp_path: Path, text: str, message: s
     path.write_text(text)
     with pytest.raises(DatasetError, match=message):
         load_eye_counts(path)
+
+
+def test_a_path_is_read_normalised(tmp_path: Path) -> None:
+    path = tmp_path / "counts.csv"
+    path.write_text("image,nucleated\n./A/one.jpg,3\nB//two.jpg,4\n")
+    assert [count.image for count in load_eye_counts(path)] == ["A/one.jpg", "B/two.jpg"]
 
 
 def test_fields_are_compared_per_kind_and_per_batch(tmp_path: Path) -> None:

@@ -58,6 +58,12 @@ def test_out_of_range_or_malformed_values_are_refused(text: str) -> None:
         parse_perturbation(text)
 
 
+@pytest.mark.parametrize("text", ["hue=inf", "hue=-inf", "hue=nan", "saturation=nan", "tile=inf"])
+def test_a_value_that_is_not_a_finite_number_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=rf"Bad number in perturbation '{text}': it must be a finite number"):
+        parse_perturbation(text)
+
+
 def test_tile_mirrors_the_field_into_copies_after_the_rest() -> None:
     p = parse_perturbation("tile=3,scale=0.5")
     assert p == Perturbation(scale=0.5, tile=3)

@@ -89,8 +89,9 @@ def test_assign_checks_everything_before_setting_anything(resnet50: Any) -> None
         assign_weights(resnet50, arrays, source="test")
 
 
-def write_run(run_dir: Path, model: Any, val_dir: Path, *, shift: float = 0.0) -> None:
-    """A run folder as tools/train_resnet50_gpu.py leaves it, for the weights of `model`."""
+def write_run(run_dir: Path, model: Any, val_dir: Path, *, disagree: bool = False) -> None:
+    """A run folder as tools/train_resnet50_gpu.py leaves it, for the weights of `model`; with
+    `disagree`, its val logits are turned one class on, so every image's call differs."""
     run_dir.mkdir(parents=True, exist_ok=True)
     state = torch_state_of(model)
     keys = sorted(state)
@@ -98,11 +99,20 @@ def write_run(run_dir: Path, model: Any, val_dir: Path, *, shift: float = 0.0) -
     np.savez(run_dir / "weights_part1.npz", **{k: state[k] for k in keys[len(keys) // 2 :]})
     val = load_image_folder(val_dir)
     _, logits = head_outputs_model(model)([val.images.astype(np.float32)], training=False)
-    logits = np.asarray(logits) + shift * np.eye(4)[np.arange(len(val)) % 4]
+    logits = np.asarray(logits)
+    if disagree:
+        # A shift of a few units left a random network's saturated calls as they were (a flaky test).
+        logits = np.roll(logits, 1, axis=1)
     np.savez(run_dir / "val_logits.npz", logits=logits, labels=val.labels, files=[p.name for p in val.paths])
-    summary = {
+    summary = run_summary(list(val.classes))
+    (run_dir / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+
+
+def run_summary(classes: list[str]) -> dict[str, Any]:
+    """summary.json as tools/train_resnet50_gpu.py writes it."""
+    return {
         "weights_parts": ["weights_part0.npz", "weights_part1.npz"],
-        "classes": list(val.classes),
+        "classes": classes,
         "best": {"candidate": "adamw", "epoch": 3, "accuracy": 0.5, "log_loss": 1.0},
         "args": {
             "data": "d/train",
@@ -126,7 +136,6 @@ def write_run(run_dir: Path, model: Any, val_dir: Path, *, shift: float = 0.0) -
         "torch": "2.11.0",
         "device": "NVIDIA H200",
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
 
 
 def test_a_run_that_keras_does_not_reproduce_is_refused(
@@ -135,7 +144,7 @@ def test_a_run_that_keras_does_not_reproduce_is_refused(
     _, val_dir = tiny_dataset_dirs
     write_run(tmp_path / "ok", resnet50, val_dir)
     assert check_agreement(resnet50, load_image_folder(val_dir), tmp_path / "ok") < 1e-5
-    write_run(tmp_path / "off", resnet50, val_dir, shift=5.0)
+    write_run(tmp_path / "off", resnet50, val_dir, disagree=True)
     with pytest.raises(ModelArtifactError, match="does not reproduce the run's val predictions"):
         check_agreement(resnet50, load_image_folder(val_dir), tmp_path / "off")
 
@@ -146,6 +155,7 @@ def test_broken_run_folders_are_refused(
     with pytest.raises(ModelArtifactError, match=re.escape("holds no summary.json")):
         read_torch_run(tmp_path)
     write_run(tmp_path / "run", resnet50, tiny_dataset_dirs[1])
+    summary = (tmp_path / "run" / "summary.json").read_text()
     (tmp_path / "run" / "weights_part1.npz").unlink()
     with pytest.raises(
         ModelArtifactError, match=re.escape("weights_part1.npz named in summary.json is missing")
@@ -160,12 +170,53 @@ def test_broken_run_folders_are_refused(
     with pytest.raises(ModelArtifactError, match="not valid JSON"):
         read_torch_run(tmp_path / "run")
     (tmp_path / "run" / "weights_part1.npz").unlink()
-    (tmp_path / "run" / "summary.json").write_text('{"weights_parts": ["weights_part1.npz"]}')
+    only_part1 = {**json.loads(summary), "weights_parts": ["weights_part1.npz"]}
+    (tmp_path / "run" / "summary.json").write_text(json.dumps(only_part1))
     with pytest.raises(CommandError, match="is missing"):
         call_command(
             "import_torch_classifier", str(tmp_path / "run"), train="x", val="y", out=str(tmp_path / "o")
         )
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda summary: [summary], "RUN is not a JSON object"),
+        (lambda summary: {k: v for k, v in summary.items() if k != "classes"}, "has no 'classes' entry"),
+        (lambda summary: {**summary, "classes": "benign"}, "'classes' must be a list of class codes"),
+        (lambda summary: {**summary, "args": {}}, "has no 'args.data' entry"),
+        (
+            lambda summary: {**summary, "args": {**summary["args"], "minutes": "5"}},
+            "'args.minutes' must be a number, not '5'",
+        ),
+        (lambda summary: {**summary, "weights_parts": []}, "'weights_parts' must be a non-empty list"),
+    ],
+)
+def test_a_malformed_summary_is_refused_before_anything_is_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: Any, message: str
+) -> None:
+    def no_images(folder: Any) -> Any:
+        raise AssertionError("images were loaded before summary.json was checked")
+
+    monkeypatch.setattr("inference.engine.torch_import.load_image_folder", no_images)
+    run = tmp_path / "RUN"
+    run.mkdir()  # no weights parts either: the summary is checked first
+    (run / "summary.json").write_text(json.dumps(change(run_summary(["benign", "early_pre_b"]))))
+    with pytest.raises(ModelArtifactError, match=re.escape(message)):
+        read_torch_run(run)
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("import_torch_classifier", str(run), train="x", val="y", out=str(tmp_path / "o"))
+    assert not (tmp_path / "o").exists()
+
+
+def test_import_refuses_an_existing_artifact_folder_before_any_work(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "model.json").write_text("{}")
+    with pytest.raises(CommandError, match="already exists and holds a model artifact"):
+        call_command("import_torch_classifier", str(tmp_path / "no-run"), train="x", val="y", out=str(out))
+    assert (out / "model.json").read_text() == "{}"
 
 
 def test_import_command_writes_an_artifact_with_the_run_record(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -69,6 +70,18 @@ def test_unreadable_image_names_the_file(tmp_path: Path) -> None:
         load_image_folder(root)
 
 
+def test_an_unreadable_image_keeps_its_error_type_and_names_the_file(tmp_path: Path) -> None:
+    from inference.engine.datasets import read_image_file
+    from inference.engine.errors import TruncatedImageError
+
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    encoded = cv2.imencode(".jpg", noise)[1].tobytes()
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(encoded[:-100])  # an interrupted copy: no end-of-image marker
+    with pytest.raises(TruncatedImageError, match=r"cut\.jpg.*truncated"):
+        read_image_file(path)
+
+
 # -- presets and augmentation ------------------------------------------------------------------------
 
 
@@ -85,6 +98,22 @@ def test_presets() -> None:
     assert not scratch.freeze_batchnorm
     with pytest.raises(EngineError, match="Unknown preset"):
         preset_config("fast")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"epochs": 0}, "epochs must be at least 1, got 0"),
+        ({"epochs": -1}, "epochs must be at least 1"),
+        ({"head_epochs": -1}, "head_epochs must be at least 0"),
+        ({"batch_size": 0}, "batch_size must be at least 1, got 0"),
+    ],
+)
+def test_overrides_below_their_least_value_are_refused(override: dict[str, int], message: str) -> None:
+    with pytest.raises(EngineError, match=message):
+        preset_config("robust", backbone="tiny_cnn", weights=None, **override)
+    # None is the preset's own value.
+    assert preset_config("seed", backbone="tiny_cnn", weights=None, batch_size=None).batch_size == 32
 
 
 def test_augmentation_keeps_shape_and_changes_colour() -> None:

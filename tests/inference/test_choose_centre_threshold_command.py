@@ -89,3 +89,11 @@ def test_a_folder_that_is_not_a_network_is_a_command_error(tmp_path: Path, voc_f
     recount = _recount(tmp_path, "img_0.png,12\n")
     with pytest.raises(CommandError, match=MODEL_JSON):
         _choose(tmp_path, voc_folder, recount)
+
+
+def test_a_corrupt_image_is_named(tmp_path: Path, voc_folder: Path, network: Path) -> None:
+    image = voc_folder / "Images" / "img_1.png"
+    image.write_bytes(image.read_bytes()[:-200])
+    recount = _recount(tmp_path, "img_0.png,12\nimg_1.png,9\n")
+    with pytest.raises(CommandError, match=r"Image '.*img_1\.png' cannot be used: The PNG file is truncated"):
+        _choose(network, voc_folder, recount, "--thresholds", "0.2")

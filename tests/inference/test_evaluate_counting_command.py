@@ -102,3 +102,61 @@ def test_counts_by_eye_refuse_a_recount_and_a_missing_field(tmp_path: Path, voc_
         call_command("evaluate_counting", data=voc_folder, counts=counts, recount=counts, stdout=StringIO())
     with pytest.raises(CommandError, match="1 listed fields are not in voc"):
         call_command("evaluate_counting", data=voc_folder, counts=counts, stdout=StringIO())
+
+
+def _cut_in_half(path: Path) -> None:
+    """The file as an interrupted copy leaves it."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [("nodir/c.json", r"--out .*nodir/c\.json: the folder .*nodir does not exist"), (".", "is a folder")],
+)
+def test_an_output_file_that_cannot_be_written_is_refused_before_any_work(
+    tmp_path: Path, voc_folder: Path, monkeypatch: pytest.MonkeyPatch, where: str, message: str
+) -> None:
+    from inference.engine import counting
+
+    def no_work(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise AssertionError("the images were counted before --out was checked")
+
+    monkeypatch.setattr(counting, "evaluate_counting", no_work)
+    with pytest.raises(CommandError, match=message):
+        call_command("evaluate_counting", data=voc_folder, out=tmp_path / where, stdout=StringIO())
+    assert not (tmp_path / "nodir").exists()
+
+
+@pytest.mark.parametrize("limit", ["0", "-2"])
+@pytest.mark.parametrize("counts", [False, True])
+def test_a_limit_below_one_is_refused(tmp_path: Path, voc_folder: Path, limit: str, counts: bool) -> None:
+    options = ["--data", str(voc_folder), "--limit", limit]
+    if counts:
+        (tmp_path / "counts.csv").write_text("image,red_cells\nImages/img_0.png,12\n")
+        options += ["--counts", str(tmp_path / "counts.csv")]
+    with pytest.raises(CommandError, match=rf"--limit: '{limit}' is not a whole number of at least 1"):
+        call_command("evaluate_counting", *options, stdout=StringIO())
+
+
+@pytest.mark.parametrize("counts", [False, True])
+def test_a_corrupt_image_is_named(tmp_path: Path, voc_folder: Path, counts: bool) -> None:
+    _cut_in_half(voc_folder / "Images" / "img_1.png")
+    options: dict[str, Any] = {}
+    if counts:
+        options["counts"] = tmp_path / "counts.csv"
+        options["counts"].write_text("image,red_cells\nImages/img_0.png,12\n./Images/img_1.png,10\n")
+    with pytest.raises(CommandError, match=r"Image '.*img_1\.png' cannot be used: The PNG file is truncated"):
+        call_command("evaluate_counting", data=voc_folder, stdout=StringIO(), **options)
+
+
+def test_an_annotation_of_another_image_is_refused(voc_folder: Path) -> None:
+    xml = voc_folder / "Annotations" / "img_1.xml"
+    xml.write_text(xml.read_text().replace("<filename>img_1.png<", "<filename>img_0.png<"))
+    with pytest.raises(CommandError, match=r"img_1\.xml is paired with the image img_1\.png.*'img_0\.png'"):
+        call_command("evaluate_counting", data=voc_folder, stdout=StringIO())
+
+
+def test_an_infinite_perturbation_is_refused(voc_folder: Path) -> None:
+    with pytest.raises(CommandError, match=r"Bad number in perturbation 'hue=inf': it must be a finite"):
+        call_command("evaluate_counting", data=voc_folder, perturb="hue=inf", stdout=StringIO())

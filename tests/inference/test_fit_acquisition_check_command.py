@@ -71,3 +71,25 @@ def test_a_model_without_trust_is_refused(fitted_model: dict[str, Path], tmp_pat
     (model / "model.json").write_text(json.dumps(info))
     with pytest.raises(CommandError, match="no fitted trust state"):
         _fit(model, fitted_model)
+
+
+def test_a_corrupt_image_is_named(fitted_model: dict[str, Path], tmp_path: Path) -> None:  # noqa: F811
+    model = _older_copy(fitted_model["model"], tmp_path)
+    train = tmp_path / "train"
+    shutil.copytree(fitted_model["train"], train)
+    broken = sorted(train.rglob("*.png"))[3]
+    broken.write_bytes(broken.read_bytes()[:-200])
+    before = (model / "model.json").read_text()
+    with pytest.raises(
+        CommandError, match=rf"Image '.*{broken.name}' cannot be used: The PNG file is truncated"
+    ):
+        _fit(model, {"train": train, "val": fitted_model["val"]})
+    assert (model / "model.json").read_text() == before
+
+
+@pytest.mark.parametrize("size", ["0", "-4"])
+def test_a_batch_size_below_one_is_refused(fitted_model: dict[str, Path], size: str) -> None:  # noqa: F811
+    with pytest.raises(
+        CommandError, match=rf"argument --batch-size: '{size}' is not a whole number of at least 1"
+    ):
+        _fit(fitted_model["model"], fitted_model, "--batch-size", size)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from inference.engine.artifact import read_model_info, verify_weights
 from inference.registry import register_model
@@ -33,3 +33,69 @@ def test_command_trains_and_the_artifact_registers(tmp_path: Path) -> None:
     assert created
     assert version.weights_sha256 == info["weights"]["sha256"]
     assert version.backbone == "tiny_cnn"
+
+
+def _train(tmp_path: Path, out: Path, *options: str) -> None:
+    train = write_class_folders(tmp_path / "train", per_class=2, seed=1)
+    val = write_class_folders(tmp_path / "val", per_class=1, seed=2)
+    call_command(
+        "train_classifier",
+        "--data", str(train), "--val", str(val), "--out", str(out), "--run-dir", str(tmp_path / "run"),
+        "--backbone", "tiny_cnn", "--weights", "none", "--no-progress", *options,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--epochs", "0"), "argument --epochs: '0' is not a whole number of at least 1"),
+        (("--epochs", "-1"), "argument --epochs: '-1' is not a whole number of at least 1"),
+        (
+            ("--epochs", "1", "--batch-size", "0"),
+            "argument --batch-size: '0' is not a whole number of at least 1",
+        ),
+        (
+            ("--epochs", "1", "--head-epochs", "-1"),
+            "argument --head-epochs: '-1' is not a whole number of at least 0",
+        ),
+        (("--epochs", "1", "--lr", "nan"), "argument --lr: 'nan' must be a finite number above 0"),
+    ],
+)
+def test_bad_numbers_are_refused_before_any_work(
+    tmp_path: Path, options: tuple[str, ...], message: str
+) -> None:
+    out = tmp_path / "models" / "tiny"
+    with pytest.raises(CommandError, match=message):
+        _train(tmp_path, out, *options)
+    assert not out.exists()
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_output_folder_under_a_file_is_refused_before_training(tmp_path: Path) -> None:
+    (tmp_path / "some_file").write_text("not a folder")
+    out = tmp_path / "some_file" / "tiny"
+    with pytest.raises(
+        CommandError, match=r"--out .*tiny: .*some_file is a file, so the folder cannot be made"
+    ):
+        _train(tmp_path, out, "--epochs", "1")
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_existing_artifact_or_checkpoints_inside_out_are_refused_before_training(tmp_path: Path) -> None:
+    out = tmp_path / "models" / "tiny"
+    out.mkdir(parents=True)
+    (out / "model.json").write_text("{}")
+    common = ["--data", str(tmp_path / "none"), "--val", str(tmp_path / "none"), "--backbone", "tiny_cnn"]
+    for extra in ([], ["--resume"]):  # resuming continues checkpoints; it never overwrites an artifact
+        with pytest.raises(CommandError, match="already exists and holds a model artifact"):
+            call_command("train_classifier", *common, "--out", str(out), *extra)
+    assert (out / "model.json").read_text() == "{}"
+    with pytest.raises(CommandError, match="inside the artifact folder"):
+        call_command(
+            "train_classifier",
+            *common,
+            "--out",
+            str(tmp_path / "new"),
+            "--run-dir",
+            str(tmp_path / "new" / "run"),
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,16 @@ def resolve_model(reference: str | None) -> Path:
         if version is None:
             raise CommandError("No model is active: pass --model, or register and activate one.")
         return artifact_path(version)
-    if Path(reference).is_dir():
-        return Path(reference)
+    path = Path(reference)
+    if path.is_dir():
+        return path
+    if any(sep in reference for sep in ("/", "\\", os.sep)) or reference.startswith("."):
+        # Meant as a folder, not a registered version: say what is wrong with it.
+        problem = "is not a folder" if path.exists() else "does not exist"
+        raise CommandError(
+            f"Model folder {reference!r} {problem}; give a model folder (model.json and weights), or a "
+            "registered version (`manage.py list_models`)."
+        )
     try:
         return artifact_path(find_version(reference))
     except ModelVersion.DoesNotExist as exc:
@@ -38,7 +47,8 @@ class Command(BaseCommand):
         "Evaluate a classifier on a folder with one sub-folder per class (Benign/Early/Pre/Pro or class "
         "codes): accuracy, F1, kappa, ECE, per-class figures, flagged rate. --perturb hue=N rotates hue "
         "by N degrees before preprocessing (also saturation=, brightness=, haematoxylin=, eosin=, blur=, "
-        "scale=, noise=, jpeg=, tile=); --unlabelled screens plain images; --cells scores per-cell calls."
+        "scale=, noise=, jpeg=, tile=); --unlabelled screens plain images; --cells scores per-cell calls "
+        "(--limit N: the first N images, classes interleaved; --limit applies to --cells only)."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from inference.engine.cli_checks import check_output_file, positive_int
+
 if TYPE_CHECKING:
     from inference.engine.perturbation import Perturbation
     from inference.engine.stain_calibration import StainCalibration
@@ -45,7 +47,9 @@ class Command(BaseCommand):
             help="fields counted by eye (columns image, nucleated and/or red_cells, optional batch) to "
             "compare with, instead of the boxes",
         )
-        parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+        parser.add_argument(
+            "--limit", type=positive_int, default=None, metavar="N", help="evaluate only the first N images"
+        )
         parser.add_argument(
             "--out", type=Path, default=None, metavar="FILE.json", help="write the full JSON report here"
         )
@@ -98,6 +102,8 @@ class Command(BaseCommand):
             use_centre_network=not options["watershed_only"], learned_radius=options["learned_radius"]
         )
         try:
+            if options["out"] is not None:
+                check_output_file(options["out"], "--out")
             perturb = parse_perturbation(options["perturb"])
             calibration = self._calibration(options["stain"], options["data"], perturb)
             params = calibration.applied_to(params)

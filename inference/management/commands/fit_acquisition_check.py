@@ -17,6 +17,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from inference.engine.cli_checks import positive_int
+
 
 class Command(BaseCommand):
     help = "Fit the focus and noise check of a classifier artifact on its training and validation folders."
@@ -29,7 +31,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--val", type=Path, required=True, help="validation folder, one sub-folder per class"
         )
-        parser.add_argument("--batch-size", type=int, default=32)
+        parser.add_argument("--batch-size", type=positive_int, default=32, metavar="N")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:

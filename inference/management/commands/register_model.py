@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from cases.audit.context import audit_context
 from cases.models.audit import AuditSource
 from inference.engine.errors import ModelArtifactError
-from inference.registry import register_model
+from inference.registry import register_artifact
 
 
 class Command(BaseCommand):
@@ -22,9 +22,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         with audit_context(source=AuditSource.COMMAND, actor_label="manage.py register_model"):
             try:
-                version, created = register_model(options["path"], activate=options["activate"])
+                registration = register_artifact(options["path"], activate=options["activate"])
             except ModelArtifactError as exc:
                 raise CommandError(str(exc)) from exc
+        version, created = registration.version, registration.created
         result = {
             "external_id": str(version.external_id),
             "name": version.name,
@@ -32,9 +33,16 @@ class Command(BaseCommand):
             "weights_sha256": version.weights_sha256,
             "created": created,
             "active": version.is_active,
+            "path": version.path,
+            "moved_from": registration.moved_from,
         }
         if options["json"]:
             self.stdout.write(json.dumps(result))
             return
         verb = "Registered" if created else "Already registered:"
         self.stdout.write(f"{verb} {version} [{version.external_id}]")
+        if registration.moved_from is not None:
+            self.stdout.write(
+                f"Its folder {registration.moved_from!r} no longer holds these weights: "
+                f"the stored path is now {version.path!r}."
+            )

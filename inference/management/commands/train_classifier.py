@@ -51,6 +51,15 @@ class Command(BaseCommand):
             command = "call_command('train_classifier', ...)"
         namespace = argparse.Namespace(**{k: v for k, v in options.items() if k not in _DJANGO_OPTIONS})
         try:
+            if not options["fit_trust_only"]:  # never overwrite an artifact; refused before any work
+                from pathlib import Path
+
+                from inference.engine.artifact import check_new_artifact_folder
+
+                run_dir = (
+                    options["run_dir"] or Path("runs") / Path(options["out"]).name
+                )  # train_cli's default
+                check_new_artifact_folder(options["out"], run_dir=run_dir)
             info = run(namespace, command)
         except EngineError as exc:
             raise CommandError(str(exc)) from exc

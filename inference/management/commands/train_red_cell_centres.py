@@ -17,6 +17,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from inference.engine.cli_checks import check_output_folder, non_negative_int, positive_int
+
 
 class Command(BaseCommand):
     help = "Train the red-cell centre network on VOC red-cell boxes and write its artifact folder."
@@ -32,7 +34,8 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="FILE.csv",
-            help="CSV whose column `image` names fields to leave out (repeatable)",
+            help="CSV whose column `image` names fields to leave out (repeatable; every name must be a "
+            "field of --data)",
         )
         parser.add_argument(
             "--centres",
@@ -43,8 +46,12 @@ class Command(BaseCommand):
             help="CSV of marked red-cell centres (image, x, y) of fields whose every red cell is marked "
             "(repeatable; a field may be marked in one file only)",
         )
-        parser.add_argument("--steps", type=int, default=5000, help="training steps of 16 crops")
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--steps", type=positive_int, default=5000, metavar="N", help="training steps of 16 crops"
+        )
+        parser.add_argument(
+            "--seed", type=non_negative_int, default=0, metavar="N", help="random seed (>= 0)"
+        )
         parser.add_argument(
             "--radius",
             action="store_true",
@@ -64,18 +71,38 @@ class Command(BaseCommand):
 
         if options["steps"] < 1:
             raise CommandError("--steps must be at least 1.")
-        excluded: set[str] = set()
+        if options["seed"] < 0:
+            raise CommandError("--seed must be at least 0.")
+        # An existing artifact is never overwritten: refused before any work.
+        from inference.engine.artifact import check_new_artifact_folder
+
+        try:
+            check_new_artifact_folder(options["out"])
+        except EngineError as exc:
+            raise CommandError(str(exc)) from exc
+        exclusions: dict[Path, set[str]] = {}
         for path in options["exclude"]:
             try:
                 with path.open(newline="", encoding="utf-8") as handle:
-                    excluded |= {row["image"].strip() for row in csv.DictReader(handle)}
+                    names = {row["image"].strip() for row in csv.DictReader(handle)}
             except (OSError, KeyError, AttributeError, UnicodeDecodeError, csv.Error) as exc:
                 raise CommandError(f"{path.name}: not a CSV with the column image ({exc}).") from exc
+            exclusions[path] = names - {""}
+        excluded: set[str] = set().union(*exclusions.values())
         try:
-            marked = _merged_marks(options["centres"])
-            # Checked before the fields are prepared (about a minute on CBC), not after.
-            fields = {image.name for image, _ in find_pairs(options["data"])}
-            unknown = sorted(marked.keys() - fields)
+            # Checked before the fields are prepared (about a minute on CBC) and trained on, not after.
+            check_output_folder(options["out"], "--out")
+            images = {image.name: image for image, _ in find_pairs(options["data"])}
+            for path, names in exclusions.items():
+                # A misspelt name would leave a held-out field in the training set without a word.
+                unknown = sorted(names - images.keys())
+                if unknown:
+                    raise CommandError(
+                        f"{path.name}: fields to exclude that are not in {options['data'].name}: "
+                        f"{', '.join(unknown[:5])}."
+                    )
+            marked = _merged_marks(options["centres"], images)
+            unknown = sorted(marked.keys() - images.keys())
             if unknown:
                 raise CommandError(f"Marked fields not in {options['data'].name}: {', '.join(unknown[:5])}.")
             samples = load_centre_samples(options["data"], excluded, marked=marked)
@@ -98,7 +125,10 @@ class Command(BaseCommand):
             "hyperparameters": {"steps": options["steps"], "seed": options["seed"], "batch": 16, "crop": 80},
         }
         architecture = RADIUS_ARCHITECTURE if options["radius"] else CENTRE_ARCHITECTURE
-        folder = write_centre_artifact(model, options["out"], provenance, architecture)
+        try:
+            folder = write_centre_artifact(model, options["out"], provenance, architecture)
+        except EngineError as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(f"Wrote {folder}: trained on {len(samples)} fields, {options['steps']} steps.")
 
 
@@ -116,13 +146,14 @@ def _train_radius(data: Path, samples: list[Any], steps: int, seed: int) -> Any:
     return train_radius_net(sized, steps, seed)
 
 
-def _merged_marks(paths: list[Path]) -> dict[str, list[tuple[float, float]]]:
-    """The marks of every `--centres` file; a field marked in two files is refused (whose marks?)."""
+def _merged_marks(paths: list[Path], images: dict[str, Path]) -> dict[str, list[tuple[float, float]]]:
+    """The marks of every `--centres` file; a field marked in two files is refused (whose marks?), and
+    so is a mark outside its image (`images`: file name -> image file)."""
     from inference.engine.red_cell_training import load_marked_centres
 
     marked: dict[str, list[tuple[float, float]]] = {}
     for path in paths:
-        marks = load_marked_centres(path)
+        marks = load_marked_centres(path, images)
         twice = sorted(marks.keys() & marked.keys())
         if twice:
             raise CommandError(

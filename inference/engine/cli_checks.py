@@ -1,0 +1,83 @@
+"""Checks of command-line input shared by the engine's command lines and the `manage.py` commands.
+
+Bad input is refused before any long work starts, with a message that names what is wrong: numbers
+at argument parsing (`positive_int` and the like, as argparse types), output locations up front
+(`check_output_file`, `check_output_folder`), so that a run of minutes or hours does not end in a
+traceback because its report or artifact cannot be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+
+from .errors import EngineError
+
+
+class UsageError(EngineError):
+    """A command-line option that cannot work: an output path that cannot be written, an option
+    without the one it applies to."""
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    return _whole(text, 1, "a whole number of at least 1")
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number of at least 0."""
+    return _whole(text, 0, "a whole number of at least 0")
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
+    return value
+
+
+def _whole(text: str, low: int, wanted: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}")
+    return value
+
+
+def check_output_file(path: str | Path, option: str) -> Path:
+    """Refuse, before any work, an output file that cannot be written: its folder is missing or is
+    a file, it is itself a folder, or its folder is not writable. Nothing is created."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a folder; give a file name, e.g. {path / 'report.json'}.")
+    folder = path.parent
+    if not folder.exists():
+        raise UsageError(f"{option} {path}: the folder {folder} does not exist; create it first.")
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: {folder} is a file, not a folder.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: the folder {folder} is not writable.")
+    return path
+
+
+def check_output_folder(path: str | Path, option: str) -> Path:
+    """Refuse, before any work, an output folder that cannot be made: it is a file, or the nearest
+    part of its path that exists is a file or not writable (missing folders are created with their
+    parents when written). Nothing is created."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path} is a file; give a folder (it is created if missing).")
+    existing = next((part for part in (path, *path.parents) if part.exists()), Path("."))
+    if not existing.is_dir():
+        raise UsageError(f"{option} {path}: {existing} is a file, so the folder cannot be made there.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: {existing} is not writable.")
+    return path
