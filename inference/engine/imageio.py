@@ -73,10 +73,12 @@ def probe_image(
             with Image.open(io.BytesIO(data)) as img:
                 fmt, (width, height) = img.format or "", img.size
                 orientation = _orientation(img)
+                pages = _page_sizes(img) if fmt == "TIFF" else []
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"The image has too many pixels: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise NotAnImageError("The file is not a readable image (JPEG, PNG, TIFF or BMP).") from exc
+    _check_single_picture(pages)
     if fmt not in ACCEPTED_FORMATS:
         raise UnsupportedImageError(f"{fmt or 'This'} images are not accepted; use JPEG, PNG, TIFF or BMP.")
     if width * height > max_pixels:
@@ -90,6 +92,27 @@ def probe_image(
     return ImageInfo(
         format=fmt, mime_type=ACCEPTED_FORMATS[fmt], width=width, height=height, orientation=orientation
     )
+
+
+def _page_sizes(tiff: Image.Image) -> list[int]:
+    """Pixels of each page of a TIFF."""
+    sizes = []
+    for page in range(getattr(tiff, "n_frames", 1)):
+        tiff.seek(page)
+        sizes.append(tiff.size[0] * tiff.size[1])
+    tiff.seek(0)
+    return sizes
+
+
+def _check_single_picture(pages: list[int]) -> None:
+    """Refuse a TIFF of several pictures (a z-stack, channels, a series), of which OpenCV reads the
+    first alone; smaller pages after the first (a camera's thumbnail) are left aside."""
+    for page, pixels in enumerate(pages[1:], start=2):
+        if pixels >= pages[0]:
+            raise UnsupportedImageError(
+                f"The TIFF file holds {len(pages)} pictures of the size of its first (page {page} is one); "
+                "only one would be analysed. Save each field as a single-page TIFF."
+            )
 
 
 def _orientation(img: Image.Image) -> int:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from inference.engine.errors import TruncatedImageError
+from inference.engine.errors import TruncatedImageError, UnsupportedImageError
 from inference.engine.imageio import read_image, validate_image
 
 HEIGHT, WIDTH = 24, 40  # not square, so a turn shows in the shape
@@ -113,3 +113,14 @@ def test_a_phone_s_jpeg_with_a_second_picture_reads_as_its_first() -> None:
     info = validate_image(data)
     assert (info.format, info.mime_type) == ("MPO", "image/jpeg")
     np.testing.assert_array_equal(read_image(data), read_image(_jpeg(first)))
+
+
+def test_a_tiff_of_several_pictures_is_refused_but_a_thumbnail_is_left_aside() -> None:
+    field, other = Image.fromarray(_noise(1)), Image.fromarray(_noise(2))
+    stack = io.BytesIO()
+    field.save(stack, format="TIFF", save_all=True, append_images=[other])
+    with pytest.raises(UnsupportedImageError, match="2 pictures"):
+        read_image(stack.getvalue())
+    with_thumbnail = io.BytesIO()
+    field.save(with_thumbnail, format="TIFF", save_all=True, append_images=[other.resize((10, 6))])
+    np.testing.assert_array_equal(read_image(with_thumbnail.getvalue()), _noise(1))
