@@ -12,7 +12,9 @@ cannot inflate) and the error against a recount (`load_recount`: a CSV of red ce
 from __future__ import annotations
 
 import csv
+import math
 import re
+import statistics
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
@@ -25,6 +27,7 @@ from tqdm import tqdm
 
 from .datasets import read_image_file
 from .errors import DatasetError
+from .metrics import wilson_interval
 from .perturbation import Perturbation
 from .segmentation import SegmentationParams, SegmentationResult, segment_cells
 
@@ -249,15 +252,24 @@ def _named_images(pairs: list[tuple[Path, Path]]) -> Iterable[tuple[Path, Path, 
         yield image, xml, "" if image.stem.lower() in named else written
 
 
-def kind_metrics(pairs: list[tuple[int, int]]) -> dict[str, float | int | None]:
-    """MAE over all images; MAPE over images whose true count is not zero (undefined otherwise)."""
+def kind_metrics(pairs: list[tuple[int, int]]) -> dict[str, float | int | list[float] | None]:
+    """MAE over all images; MAPE over images whose true count is not zero (undefined otherwise), with
+    its standard error (the spread of the images' errors over the root of their number: what another
+    sample of as many fields might give); the exact fraction with its 95% Wilson interval."""
     errors = [abs(pred - true) for true, pred in pairs]
     relative = [abs(pred - true) / true for true, pred in pairs if true > 0]
+    exact = sum(1 for e in errors if e == 0)
     return {
         "mae": round(sum(errors) / len(errors), 4) if errors else None,
         "mape_percent": round(100.0 * sum(relative) / len(relative), 2) if relative else None,
+        "mape_standard_error": (
+            round(100.0 * statistics.stdev(relative) / math.sqrt(len(relative)), 2)
+            if len(relative) > 1
+            else None
+        ),
         "mape_images": len(relative),
-        "exact_fraction": round(sum(1 for e in errors if e == 0) / len(errors), 4) if errors else None,
+        "exact_fraction": round(exact / len(errors), 4) if errors else None,
+        "exact_fraction_95ci": wilson_interval(exact, len(errors)),
         "mean_true": round(sum(t for t, _ in pairs) / len(pairs), 3) if pairs else None,
         "mean_pred": round(sum(p for _, p in pairs) / len(pairs), 3) if pairs else None,
     }

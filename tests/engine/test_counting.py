@@ -18,6 +18,7 @@ from inference.engine.counting import (
     summarise,
 )
 from inference.engine.errors import DatasetError
+from inference.engine.metrics import wilson_interval
 from inference.engine.perturbation import parse_perturbation
 from tests.engine.voc import voc_xml, write_generated_voc_folder
 
@@ -121,6 +122,9 @@ def test_summary_metrics_match_hand_computed_values() -> None:
     assert total["mae"] == pytest.approx((2 + 2 + 4) / 3, abs=1e-4)
     assert red["mean_true"] == pytest.approx(10.0)
     assert red["mean_pred"] == pytest.approx(34 / 3, abs=1e-3)
+    # Standard error of the MAPE: the errors 20% and 5% spread by 10.61 (sample sd), over sqrt(2).
+    assert red["mape_standard_error"] == pytest.approx(7.5, abs=0.01)
+    assert nucleated["exact_fraction_95ci"] == wilson_interval(1, 3)
 
 
 def _box(x0: float, y0: float, x1: float, y1: float) -> VocBox:

@@ -11,6 +11,7 @@ from inference.engine.metrics import (
     expected_calibration_error,
     one_vs_rest_auc,
     reliability_bins,
+    wilson_interval,
 )
 
 # true 0,0,1,1,2,2; predicted 0,1,1,1,2,0 with confidences .9 .6 .7 .8 .8 .5
@@ -39,6 +40,16 @@ def test_headline_figures() -> None:
     assert m["cohen_kappa"] == pytest.approx(0.5)
     assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
     assert m["labels"] == LABELS
+    assert m["accuracy_95ci"] == wilson_interval(4, 6)
+
+
+def test_wilson_interval_by_hand() -> None:
+    # 5 of 10: centre 0.5, half-width 1.96 * sqrt(0.025 + 1.96^2 / 400) / (1 + 1.96^2 / 10).
+    assert wilson_interval(5, 10) == pytest.approx([0.2366, 0.7634], abs=1e-4)
+    # All of val right does not show 0.995: the interval reaches down to 0.9921.
+    assert wilson_interval(483, 483) == pytest.approx([0.9921, 1.0], abs=1e-4)
+    assert wilson_interval(0, 20)[0] == 0.0
+    assert wilson_interval(0, 0) is None
 
 
 def test_per_class() -> None:
