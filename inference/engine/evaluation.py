@@ -208,10 +208,11 @@ def evaluate_classifier(
 ) -> dict[str, Any]:
     """Metrics of the model in `model_dir` on the labelled images in `data_dir` (JSON-ready dict).
 
-    Keys: n, accuracy, weighted_f1, macro_f1, cohen_kappa, ece (calibrated, 15 bins), ece_floor (the
-    ECE a perfectly calibrated model with these confidences would show on this many images), labels,
-    confusion_matrix (rows true, columns predicted), per_class {code: precision, recall, f1, auc,
-    support}, flagged_rate, accepted {n, accuracy} (the images not flagged), perturbation, model,
+    Keys: n, accuracy, accuracy_95ci (Wilson), weighted_f1, macro_f1 (over the classes in the sample
+    or called), cohen_kappa, ece (calibrated, 15 bins), ece_floor (the ECE a perfectly calibrated
+    model with these confidences would show on this many images), labels, confusion_matrix (rows
+    true, columns predicted), per_class {code: precision, recall, f1, auc, support; null where the
+    class is neither in the sample nor called}, flagged_rate, accepted {n, accuracy} (the images not flagged), perturbation, model,
     per_image [{file, true, pred, confidence, ood_score, flagged, reasons}], plots (file names).
     """
     if isinstance(perturb, str):

@@ -26,9 +26,9 @@ ECE_BINS = 15
 
 
 class ClassMetrics(TypedDict):
-    precision: float
-    recall: float
-    f1: float
+    precision: float | None  # None for a class neither in the sample nor called
+    recall: float | None
+    f1: float | None
     auc: float | None
     support: int
 
@@ -147,11 +147,14 @@ def classification_metrics(
     precision, recall, f1, support = precision_recall_fscore_support(
         truth, pred, labels=indices, zero_division=0
     )
+    # A class neither in the sample nor called has no scores: a test set without it says nothing of
+    # it, and a zero there took a perfect model's macro F1 to 0.75 on a set lacking one class of four.
+    seen = [i for i in indices if support[i] > 0 or (pred == i).any()]
     per_class: dict[str, ClassMetrics] = {
         label: {
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
+            "precision": float(precision[i]) if i in seen else None,
+            "recall": float(recall[i]) if i in seen else None,
+            "f1": float(f1[i]) if i in seen else None,
             "auc": one_vs_rest_auc(truth, probs, i),
             "support": int(support[i]),
         }
@@ -162,8 +165,10 @@ def classification_metrics(
         "accuracy": float(accuracy_score(truth, pred)) if truth.size else 0.0,
         "accuracy_95ci": wilson_interval(int((truth == pred).sum()), int(truth.size)),
         "weighted_f1": float(f1_score(truth, pred, labels=indices, average="weighted", zero_division=0)),
-        "macro_f1": float(f1_score(truth, pred, labels=indices, average="macro", zero_division=0)),
-        "cohen_kappa": _kappa(truth, pred, indices),
+        "macro_f1": float(f1_score(truth, pred, labels=seen, average="macro", zero_division=0))
+        if seen
+        else 0.0,
+        "cohen_kappa": cohen_kappa(truth, pred, indices),
         "ece": expected_calibration_error(truth, probs),
         "labels": list(labels),
         "confusion_matrix": confusion_matrix(truth, pred, labels=indices).astype(int).tolist(),
@@ -186,7 +191,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> list[float] | No
     return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
 
 
-def _kappa(truth: np.ndarray, pred: np.ndarray, indices: list[int]) -> float:
+def cohen_kappa(truth: np.ndarray, pred: np.ndarray, indices: list[int]) -> float:
+    """Cohen's kappa over the class `indices`, a number in every case (0 for no images)."""
     if truth.size == 0:
         return 0.0
     # Kappa is undefined (nan) when chance agreement is 1 (one class everywhere); agreement is then perfect.

@@ -161,7 +161,9 @@ def classification_metrics(
     y_true: np.ndarray, probabilities: np.ndarray, classes: tuple[str, ...] = CLASS_CODES
 ) -> dict[str, Any]:
     """Accuracy, weighted F1, Cohen's kappa, log loss, per-class recall and the confusion matrix."""
-    from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, f1_score
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    from .metrics import cohen_kappa
 
     y_pred = probabilities.argmax(axis=1)
     labels = list(range(len(classes)))
@@ -172,8 +174,8 @@ def classification_metrics(
         "n": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "f1_weighted": float(f1_score(y_true, y_pred, average="weighted", labels=labels, zero_division=0)),
-        "kappa": float(cohen_kappa_score(y_true, y_pred, labels=labels)),
-        "log_loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))),
+        "kappa": cohen_kappa(y_true, y_pred, labels),
+        "log_loss": float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0)))),
         "recall": {
             code: (float(matrix[i, i] / support[i]) if support[i] else None) for i, code in enumerate(classes)
         },

@@ -37,6 +37,11 @@ def test_recovers_an_over_confident_temperature() -> None:
     assert negative_log_likelihood(3.0 * logits, labels, t) < negative_log_likelihood(3.0 * logits, labels)
 
 
+def test_a_network_of_huge_logits_is_not_cut_short_by_the_search_bound() -> None:
+    logits, labels = _calibrated_sample(4000)
+    assert fit_temperature(40.0 * logits, labels) == pytest.approx(40.0, rel=0.1)
+
+
 def test_calibrated_logits_keep_a_temperature_near_one() -> None:
     logits, labels = _calibrated_sample(4000, seed=1)
     assert fit_temperature(logits, labels) == pytest.approx(1.0, rel=0.1)

@@ -48,7 +48,7 @@ def test_wilson_interval_by_hand() -> None:
     assert wilson_interval(5, 10) == pytest.approx([0.2366, 0.7634], abs=1e-4)
     # All of val right does not show 0.995: the interval reaches down to 0.9921.
     assert wilson_interval(483, 483) == pytest.approx([0.9921, 1.0], abs=1e-4)
-    assert wilson_interval(0, 20)[0] == 0.0
+    assert wilson_interval(0, 20) == pytest.approx([0.0, 0.1611], abs=1e-4)
     assert wilson_interval(0, 0) is None
 
 
@@ -79,12 +79,17 @@ def test_reliability_bins_match_ece_bins() -> None:
     assert bins["upper"][-1] == pytest.approx(1.0)
 
 
-def test_absent_class_has_no_auc_and_zero_scores() -> None:
+def test_absent_class_has_no_scores_and_leaves_the_macro_f1_alone() -> None:
     m = classification_metrics(
         [0, 1, 0], np.array([[0.8, 0.2, 0.0], [0.3, 0.7, 0.0], [0.6, 0.4, 0.0]]), LABELS
     )
-    assert m["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "auc": None, "support": 0}
+    assert m["per_class"]["c"] == {"precision": None, "recall": None, "f1": None, "auc": None, "support": 0}
     assert m["accuracy"] == 1.0
+    assert m["macro_f1"] == 1.0
+    # A class called but absent from the sample keeps its zero: those calls were wrong.
+    called = classification_metrics([0, 1], np.array([[0.8, 0.2, 0.0], [0.1, 0.2, 0.7]]), LABELS)
+    assert called["per_class"]["c"]["precision"] == 0.0
+    assert called["macro_f1"] == pytest.approx((1.0 + 0.0 + 0.0) / 3)
     assert one_vs_rest_auc([0, 0], np.array([[1.0, 0.0], [0.9, 0.1]]), 0) is None
 
 

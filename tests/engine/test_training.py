@@ -187,3 +187,10 @@ def test_command_line_writes_an_artifact(tiny_dataset_dirs: tuple[Path, Path], t
     assert info["hyperparameters"]["preset"] == "robust"
     assert "trust" in info
     load_artifact(out)
+
+
+def test_training_metrics_of_one_class_all_right_are_json_numbers() -> None:
+    # Kappa is undefined (0/0) where truth and calls are one class; it was written as NaN.
+    metrics = classification_metrics(np.array([2, 2]), np.eye(4)[[2, 2]])
+    assert metrics["kappa"] == 1.0
+    json.dumps(metrics, allow_nan=False)
