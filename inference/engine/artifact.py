@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -302,12 +302,16 @@ def save_artifact(
     *,
     info: dict[str, Any],
     weights_dtype: str = "float32",
+    before_publish: Callable[[Path, dict[str, Any]], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """Write weights, `model.json` (from `info`, completed here) and `MODEL_CARD.md`; return the info.
 
     `info` should hold name, architecture, backbone, preprocessing, hyperparameters, data, metrics
     and training_command; this function adds classes, weights, created_at, software and trust.
     The folder must not exist or be empty (`check_new_artifact_folder`); it appears whole or not at all.
+    `before_publish(partial, info)` runs on the written temporary folder before it is renamed into
+    place (e.g. to fit the trust, which may write files there); the top-level entries it returns are
+    set in `model.json`, so the folder appears with them or, when it fails or is killed, not at all.
     """
     folder = Path(folder)
     with new_artifact_folder(folder) as partial:
@@ -332,6 +336,12 @@ def save_artifact(
         }
         write_model_json(partial, full)
         write_model_card(partial, full)
+        if before_publish is not None:
+            entries = before_publish(partial, full)
+            if entries:
+                full.update(entries)
+                write_model_json(partial, full)
+                write_model_card(partial, full)
     return full
 
 

@@ -8,6 +8,7 @@ since a silently dropped class would train a model that can never predict it.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +157,14 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def images_sha256(paths: Sequence[str | Path], root: str | Path) -> str:
+    """The sha256 that identifies exactly these image files: of the sorted lines
+    `relative/path sha256-of-the-file` (path relative to `root`, `/` separators, each line ending in
+    a newline). Unlike the sha256 of a manifest, it changes with any image added, left out or edited."""
+    lines = sorted(f"{Path(os.path.relpath(path, root)).as_posix()} {sha256_file(path)}\n" for path in paths)
+    return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
 
 
 def find_manifest(data_dir: str | Path) -> Path | None:

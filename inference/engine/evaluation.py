@@ -212,8 +212,9 @@ def evaluate_classifier(
     or called), cohen_kappa, ece (calibrated, 15 bins), ece_floor (the ECE a perfectly calibrated
     model with these confidences would show on this many images), labels, confusion_matrix (rows
     true, columns predicted), per_class {code: precision, recall, f1, auc, support; null where the
-    class is neither in the sample nor called}, flagged_rate, accepted {n, accuracy} (the images not flagged), perturbation, model,
-    per_image [{file, true, pred, confidence, ood_score, flagged, reasons}], plots (file names).
+    class is neither in the sample nor called}, flagged_rate, accepted {n, accuracy} (the images not
+    flagged), perturbation, model, per_image [{file, true, pred, confidence, ood_score, flagged,
+    reasons}], plots (file names).
     """
     if isinstance(perturb, str):
         perturb = parse_perturbation(perturb)

@@ -31,17 +31,36 @@ import numpy as np
 from .augment import NO_AUGMENTATION, AugmentConfig, augment_batch, shift_hue
 from .backbones import get_backbone, resolve_weights
 from .classes import CLASS_CODES
-from .datasets import ArrayDataset, find_manifest, load_image_folder, sha256_file
+from .datasets import ArrayDataset, find_manifest, images_sha256, load_image_folder, sha256_file
 from .errors import DatasetError, EngineError
 
 log = logging.getLogger(__name__)
 
 PRESETS = ("seed", "robust")
 STATE_FILE = "state.json"
+HISTORY_FILE = "history.jsonl"
+# Checkpoint files of one epoch (`checkpoint_name`); state.json names the ones it commits.
+CHECKPOINT_NAMES = {
+    "last": "last-{epoch:04d}.weights.npz",
+    "best": "best-{epoch:04d}.weights.npz",
+    "optimizer": "last-{epoch:04d}.optimizer.npz",
+}
+# The fixed names of run folders written before state.json named its files (still resumed).
 LAST_WEIGHTS = "last.weights.npz"
 BEST_WEIGHTS = "best.weights.npz"
 OPTIMIZER_FILE = "last.optimizer.npz"
-HISTORY_FILE = "history.jsonl"
+LEGACY_CHECKPOINTS = {"last": LAST_WEIGHTS, "best": BEST_WEIGHTS, "optimizer": OPTIMIZER_FILE}
+# What `_prune_checkpoints` may delete: checkpoint files and the temporary files of their writes.
+_CHECKPOINT_GLOBS = (
+    "last-*.npz",
+    "best-*.npz",
+    ".last-*",
+    ".best-*",
+    "last.*",
+    "best.*",
+    ".last.*",
+    ".best.*",
+)
 # Hue rotations (degrees of the colour wheel, as `evaluation.py --perturb hue=N`) for robustness figures.
 HUE_TEST_DEGREES = (20, 40)
 
@@ -259,6 +278,79 @@ def _load_optimizer(optimizer: Any, path: Path) -> bool:
     return True
 
 
+def checkpoint_name(kind: str, epoch: int) -> str:
+    """The file of an epoch's checkpoint (`kind`: last, best or optimizer); `epoch` counts from 1."""
+    return CHECKPOINT_NAMES[kind].format(epoch=epoch)
+
+
+def checkpoint_files(state: dict[str, Any]) -> dict[str, str]:
+    """The checkpoint files (kind -> file name) that a state.json commits; the fixed names of older runs."""
+    files = state.get("files")
+    return dict(files) if files else dict(LEGACY_CHECKPOINTS)
+
+
+def _prune_checkpoints(run_dir: Path, keep: set[str]) -> None:
+    """Delete checkpoint files (and leftovers of interrupted writes) that state.json does not name."""
+    for pattern in _CHECKPOINT_GLOBS:
+        for path in run_dir.glob(pattern):
+            if path.name not in keep and path.is_file():
+                path.unlink(missing_ok=True)
+
+
+def _read_history(path: Path, epochs: int) -> list[dict[str, Any]]:
+    """The records of epochs 1..`epochs` in history.jsonl: lines of epochs that state.json does not
+    count (written before a kill) are dropped, and of a repeated epoch the last line is kept."""
+    records: dict[int, dict[str, Any]] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+            if (
+                isinstance(record, dict)
+                and isinstance(record.get("epoch"), int)
+                and record["epoch"] <= epochs
+            ):
+                records[record["epoch"]] = record
+    return [records[epoch] for epoch in sorted(records)]
+
+
+def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("".join(json.dumps(record) + "\n" for record in history), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def seed_generators(model: Any) -> list[Any]:
+    """Every `SeedGenerator` of the model's layers (Dropout, random augmentation layers), nested
+    models and layers included, in a fixed order."""
+    found: list[Any] = []
+    seen: set[int] = set()
+
+    def visit(layer: Any) -> None:
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        for generator in (getattr(layer, "seed_generator", None), *getattr(layer, "_seed_generators", ())):
+            if generator is not None and hasattr(generator, "state") and id(generator) not in seen:
+                seen.add(id(generator))
+                found.append(generator)
+        for sublayer in getattr(layer, "layers", None) or getattr(layer, "_layers", None) or ():
+            visit(sublayer)
+
+    visit(model)
+    return found
+
+
+def reseed_layers(model: Any, seed: int, epoch: int) -> None:
+    """Set every layer's seed generator from (seed, epoch, its position), so the dropout masks of an
+    epoch do not depend on what the process ran before it: a resumed run trains as an uninterrupted one."""
+    for index, generator in enumerate(seed_generators(model)):
+        value = int(np.random.default_rng([seed, epoch, index]).integers(1, 2**31))
+        generator.state.assign(np.array([value, 0], dtype=np.dtype(generator.state.dtype)))
+
+
 def _phase_lr(phase: Phase, epoch_in_phase: int) -> float:
     if epoch_in_phase < phase.warmup_epochs:
         return phase.learning_rate * (epoch_in_phase + 1) / (phase.warmup_epochs + 1)
@@ -341,6 +433,7 @@ def train_classifier(
 
     state: dict[str, Any] = {
         "config": config.to_dict(),
+        "total_epochs": config.total_epochs,
         "phase_index": 0,
         "epoch_in_phase": 0,
         "global_epoch": 0,
@@ -348,8 +441,10 @@ def train_classifier(
         "bad_epochs": 0,
         "elapsed_s": 0.0,
         "done": False,
+        "files": {},
     }
     history: list[dict[str, Any]] = []
+    history_path = run_dir / HISTORY_FILE
     if resume and state_path.is_file():
         saved = json.loads(state_path.read_text(encoding="utf-8"))
         mismatched = [
@@ -362,24 +457,39 @@ def train_classifier(
                 f"Cannot resume from {run_dir.name}: the run was started with a different "
                 f"{', '.join(mismatched)}."
             )
-        state.update({key: value for key, value in saved.items() if key != "config"})
+        saved_total = int(
+            saved.get("total_epochs") or sum(int(phase["epochs"]) for phase in saved["config"]["phases"])
+        )
+        state.update({key: value for key, value in saved.items() if key not in ("config", "total_epochs")})
+        # state.json is the commit point: what was written after it (a kill between the files of an
+        # epoch and its state.json) is dropped, and that epoch is trained again from the files it names.
+        files = state["files"] = checkpoint_files(saved)
+        _prune_checkpoints(run_dir, set(files.values()))
+        history = _read_history(history_path, int(state["global_epoch"]))
+        _write_history(history_path, history)
+        if saved.get("done") and config.total_epochs <= saved_total:
+            stopped = str(saved.get("stopped") or "completed")
+            log.info("%s already finished (%s); nothing to train.", run_dir.name, stopped)
+            load_weights(model, run_dir / files["best"])
+            return TrainResult(
+                model=model, config=config, best=state["best"] or {}, history=history, stopped=stopped
+            )
         # Position from the epoch count, so a finished run resumed with more epochs continues.
         state["done"] = False
         state["phase_index"], state["epoch_in_phase"] = _locate(config.phases, int(state["global_epoch"]))
-        load_weights(model, run_dir / LAST_WEIGHTS)
-        history_path = run_dir / HISTORY_FILE
-        if history_path.is_file():
-            history = [
-                json.loads(line) for line in history_path.read_text(encoding="utf-8").splitlines() if line
-            ]
+        load_weights(model, run_dir / files["last"])
         log.info(
             "Resuming %s at global epoch %d (phase %d).",
             run_dir.name,
             state["global_epoch"],
             state["phase_index"],
         )
-    elif not resume:
-        (run_dir / HISTORY_FILE).unlink(missing_ok=True)
+    else:
+        if resume:
+            log.warning("No %s in %s: nothing to resume, starting afresh.", STATE_FILE, run_dir)
+        state_path.unlink(missing_ok=True)
+        history_path.unlink(missing_ok=True)
+        _prune_checkpoints(run_dir, set())
 
     weights_per_class = (
         balanced_class_weights(train.labels, num_classes)
@@ -403,9 +513,9 @@ def train_classifier(
         trainable = model.trainable_variables
         optimizer = keras.optimizers.Adam(learning_rate=phase.learning_rate)
         optimizer.build(trainable)
-        optimizer_path = run_dir / OPTIMIZER_FILE
-        if state["epoch_in_phase"] > 0 and optimizer_path.is_file():
-            _load_optimizer(optimizer, optimizer_path)
+        optimizer_file = state["files"].get("optimizer")
+        if state["epoch_in_phase"] > 0 and optimizer_file and (run_dir / optimizer_file).is_file():
+            _load_optimizer(optimizer, run_dir / optimizer_file)
 
         train_step = _make_train_step(model, optimizer, trainable, loss_fn, size)
 
@@ -413,6 +523,7 @@ def train_classifier(
             epoch = int(state["global_epoch"])
             lr = _phase_lr(phase, int(state["epoch_in_phase"]))
             optimizer.learning_rate.assign(lr)
+            reseed_layers(model, config.seed, epoch)
             rng = np.random.default_rng([config.seed, epoch])
             order = rng.permutation(len(train))
             steps = math.ceil(len(order) / config.batch_size)
@@ -457,22 +568,28 @@ def train_classifier(
                 "partial": partial,
             }
             improved = state["best"] is None or _score(val_metrics) > tuple(state["best"]["score"])
+            # This epoch's files get new names: the files state.json names stay intact until the new
+            # state.json (the commit point) replaces it; only then are the old ones deleted.
+            files = dict(state["files"])
             if improved:
-                save_weights(model, run_dir / BEST_WEIGHTS)
+                files["best"] = checkpoint_name("best", epoch + 1)
+                save_weights(model, run_dir / files["best"])
                 state["best"] = {"epoch": epoch + 1, "score": list(_score(val_metrics)), "val": val_metrics}
                 state["bad_epochs"] = 0
             else:
                 state["bad_epochs"] += 1
             record["best"] = improved
             log.info("epoch %s", json.dumps(record))
-            save_weights(model, run_dir / LAST_WEIGHTS)
-            _save_optimizer(optimizer, optimizer_path)
+            files["last"] = checkpoint_name("last", epoch + 1)
+            save_weights(model, run_dir / files["last"])
+            files["optimizer"] = checkpoint_name("optimizer", epoch + 1)
+            _save_optimizer(optimizer, run_dir / files["optimizer"])
+            state["files"] = files
             state["epoch_in_phase"] += 1
             state["global_epoch"] += 1
             state["elapsed_s"] = time.monotonic() - started
             history.append(record)
-            with open(run_dir / HISTORY_FILE, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+            _write_history(history_path, history)  # lines past state.json's count are dropped on resume
             is_last_phase = state["phase_index"] == len(config.phases) - 1
             if is_last_phase and config.patience is not None and state["bad_epochs"] >= config.patience:
                 stopped, state["done"] = (
@@ -481,7 +598,10 @@ def train_classifier(
                 )
             if budget_s is not None and state["elapsed_s"] > budget_s:
                 stopped, state["done"] = f"time budget of {config.max_minutes:g} minutes reached", True
-            _save_json(state_path, state)
+            if state["done"]:
+                state["stopped"] = stopped
+            _save_json(state_path, state)  # the commit point of the epoch
+            _prune_checkpoints(run_dir, set(files.values()))
             if on_epoch is not None:
                 on_epoch(record)
             if state["done"]:
@@ -494,7 +614,7 @@ def train_classifier(
         stopped,
         state["best"]["epoch"] if state["best"] else "-",
     )
-    load_weights(model, run_dir / BEST_WEIGHTS)
+    load_weights(model, run_dir / state["files"]["best"])
     return TrainResult(model=model, config=config, best=state["best"] or {}, history=history, stopped=stopped)
 
 
@@ -597,8 +717,12 @@ def write_classifier_artifact(
     weights_dtype: str = "float32",
     fit_trust: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate a trained model (val, and val with hue shifts), write its artifact, fit its trust."""
-    from .artifact import save_artifact, update_model_info
+    """Evaluate a trained model (val, and val with hue shifts), write its artifact, fit its trust.
+
+    The trust is fitted on the artifact's temporary folder, before it is renamed into place: a
+    kill while fitting leaves no artifact (so `--resume` can write it), never one without its trust.
+    """
+    from .artifact import save_artifact
     from .classifier import ClassifierConfig
     from .predictor import Predictor
     from .preprocess import CLAHE_CLIP_LIMIT, CLAHE_TILES
@@ -644,6 +768,8 @@ def write_classifier_artifact(
             "train_dir": str(train_dir),
             "val_dir": str(val_dir),
             "manifest_sha256": sha256_file(manifest) if manifest else None,
+            "images_sha256": images_sha256(train.paths, train_dir),
+            "val_images_sha256": images_sha256(val.paths, val_dir),
             "train_class_counts": {
                 code: int((train.labels == i).sum()) for i, code in enumerate(train.classes)
             },
@@ -653,11 +779,18 @@ def write_classifier_artifact(
         "training_command": command,
         "trust": None,
     }
-    saved = save_artifact(out_dir, model, info=info, weights_dtype=weights_dtype)
-    if fit_trust:
-        trust = fit_trust_hook(Predictor(model, saved), train_dir, val_dir, out_dir)
-        if trust is not None:
-            saved = update_model_info(out_dir, trust=trust)
+
+    def fit_trust_before_publishing(partial: Path, saved: dict[str, Any]) -> dict[str, Any] | None:
+        trust = fit_trust_hook(Predictor(model, saved), train_dir, val_dir, partial)
+        return {"trust": trust} if trust is not None else None
+
+    saved = save_artifact(
+        out_dir,
+        model,
+        info=info,
+        weights_dtype=weights_dtype,
+        before_publish=fit_trust_before_publishing if fit_trust else None,
+    )
     log.info("Artifact written to %s (weights sha256 %s).", out_dir, saved["weights"]["sha256"])
     return saved
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -99,3 +100,54 @@ def test_an_existing_artifact_or_checkpoints_inside_out_are_refused_before_train
             "--run-dir",
             str(tmp_path / "new" / "run"),
         )
+
+
+class Killed(Exception):
+    """Stands for a kill while the trust is fitted (minutes on the full data set)."""
+
+
+@pytest.mark.django_db
+def test_a_kill_while_fitting_trust_leaves_no_artifact_and_resume_writes_it_with_its_trust(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inference.engine import training
+
+    out = tmp_path / "models" / "tiny"
+
+    def killed(*args: Any) -> None:
+        assert not out.exists()
+        raise Killed
+
+    monkeypatch.setattr(training, "fit_trust_hook", killed)
+    with pytest.raises(Killed):
+        _train(tmp_path, out, "--epochs", "1")
+    assert list(out.parent.iterdir()) == []  # no artifact with `trust: null` blocking --resume
+
+    folders: list[Path] = []
+
+    def fitted(predictor: Any, train_dir: Any, val_dir: Any, folder: Any) -> dict[str, Any]:
+        folders.append(Path(folder))
+        assert (Path(folder) / "weights.npz").is_file()  # the written artifact, not yet in place
+        assert predictor.info["weights"]["sha256"]  # the Predictor of the model as written there
+        (Path(folder) / "trust.npz").write_bytes(b"arrays")
+        return {"method": "test", "temperature": 1.5, "arrays_file": "trust.npz"}
+
+    monkeypatch.setattr(training, "fit_trust_hook", fitted)
+    _train(tmp_path, out, "--epochs", "1", "--resume")  # trains no more: writes the artifact
+    info = read_model_info(out)
+    verify_weights(out, info)
+    assert info["trust"]["temperature"] == 1.5
+    assert (out / "trust.npz").read_bytes() == b"arrays"
+    assert folders[0] != out
+    assert folders[0].name.startswith(".tiny.partial-")
+    assert info["hyperparameters"]["epochs_run"] == 1
+    assert "temperature" in (out / "MODEL_CARD.md").read_text().lower()
+
+    # --fit-trust-only still refits the trust of the artifact in place.
+    monkeypatch.setattr(training, "fit_trust_hook", lambda *args: {"method": "refit", "temperature": 2.0})
+    call_command(
+        "train_classifier",
+        "--data", str(tmp_path / "train"), "--val", str(tmp_path / "val"), "--out", str(out),
+        "--fit-trust-only",
+    )  # fmt: skip
+    assert read_model_info(out)["trust"]["temperature"] == 2.0
