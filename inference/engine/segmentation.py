@@ -37,6 +37,7 @@ from skimage.segmentation import watershed
 from .cell_radius import estimate_cell_radius, radius_bounds
 from .errors import ImageError, ImageTooLargeError
 from .field_edge import glass_colour, outside_field
+from .illumination import even_lighting
 from .mask_ops import disk, elongation, fill_small_holes, local_maxima, otsu, solidity
 from .morphometrics import CellMorphometrics, measure_nucleated_cell
 from .nuclei import split_nuclei
@@ -337,6 +338,7 @@ def _prepare(rgb: np.ndarray, params: SegmentationParams) -> Prepared:
         # Painted glass before the blur, so that no dark rim bleeds into the field.
         rgb = rgb.copy()
         rgb[outside] = glass_colour(rgb, outside)
+    rgb = even_lighting(rgb, outside)
     smoothed = cv2.GaussianBlur(rgb, (0, 0), 1.0)
     nucleus, foreground, cells = _masks(smoothed, params, outside)
     r_full = params.cell_radius_px or estimate_cell_radius(
