@@ -1,5 +1,6 @@
-"""Uneven lighting: a field brighter in its middle than in its corners (a camera's vignetting, a
-lamp off centre), evened before the segmentation reads colours against the glass.
+"""The light a field was taken under, made even and white before the segmentation reads colours
+against the glass: uneven lighting (a camera's vignetting, a lamp off centre; `even_lighting`) and
+a strongly coloured lamp (`neutral_glass`).
 
 The segmentation measures every colour from one glass colour, the brightest tenth of the field. Where
 the light falls off towards the corners, the glass there is as far from that colour as a pale cell,
@@ -27,6 +28,10 @@ import numpy as np
 # CBC fields' 1.24 and all but eight all4 training fields (1.31-1.66).
 MIN_VARIATION = 1.25
 FULL_VARIATION = 1.35
+# The light's colour: glass tinted more than this (its strongest channel over its weakest) is made
+# grey. The CBC glass is tinted up to 1.08, the all4 glass up to 1.15 (greenish).
+MAX_TINT = 1.2
+FULL_TINT = 1.3
 _BLOCKS = 8  # per side
 _FIT_SIDE = 128  # the blocks are read on a copy at most this long
 _BLOCK_PERCENTILE = 95
@@ -56,15 +61,37 @@ def even_lighting(rgb: np.ndarray, outside: np.ndarray | None = None) -> np.ndar
     return np.clip(rgb.astype(np.float32) * gain[:, :, None], 0, 255).astype(np.uint8)
 
 
+def neutral_glass(rgb: np.ndarray) -> np.ndarray:
+    """`rgb` with the light's colour taken out where its glass is strongly tinted (a halogen lamp
+    without the camera's white balance): each channel scaled so that the glass is grey, in full from
+    `FULL_TINT` and in part from `MAX_TINT`; the same array otherwise."""
+    small = _small_copy(rgb)
+    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    glass = np.median(small[grey >= np.percentile(grey, 90)], axis=0).astype(np.float32)
+    if glass.min() <= 0 or glass.max() / glass.min() <= MAX_TINT:
+        return rgb
+    share = min(1.0, (float(glass.max() / glass.min()) - MAX_TINT) / (FULL_TINT - MAX_TINT))
+    gain = (glass.max() / glass) ** share
+    return np.clip(rgb.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+
+
+def _small_copy(rgb: np.ndarray) -> np.ndarray:
+    """The field at most `_FIT_SIDE` long (at least `_BLOCKS` a side)."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, _FIT_SIDE / max(height, width))
+    if scale == 1.0:
+        return rgb
+    size = (max(_BLOCKS, round(width * scale)), max(_BLOCKS, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
 def _fit(rgb: np.ndarray, outside: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(the surface's six coefficients, the mask of the field inside its dark surround on the copy
     at most `_FIT_SIDE` long that the blocks are read on: the surface's range is judged there)."""
-    height, width = rgb.shape[:2]
-    scale = min(1.0, _FIT_SIDE / max(height, width))
-    size = (max(_BLOCKS, round(width * scale)), max(_BLOCKS, round(height * scale)))
-    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else rgb
+    small = _small_copy(rgb)
     inside = np.ones(small.shape[:2], dtype=bool)
     if outside is not None:
+        size = (small.shape[1], small.shape[0])
         inside = cv2.resize(outside.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) == 0
     lightness = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)[:, :, 0].astype(np.float32)
     x, y, z = _block_levels(lightness, None if outside is None else inside)

@@ -37,7 +37,7 @@ from skimage.segmentation import watershed
 from .cell_radius import estimate_cell_radius, radius_bounds
 from .errors import ImageError, ImageTooLargeError
 from .field_edge import glass_colour, outside_field
-from .illumination import even_lighting
+from .illumination import even_lighting, neutral_glass
 from .mask_ops import disk, elongation, fill_small_holes, local_maxima, otsu, solidity
 from .morphometrics import CellMorphometrics, measure_nucleated_cell
 from .nuclei import split_nuclei
@@ -332,6 +332,7 @@ class Prepared(NamedTuple):
 
 def _prepare(rgb: np.ndarray, params: SegmentationParams) -> Prepared:
     # The surround is found on the picture as taken: blurred, a thin black frame is no longer black.
+    rgb = neutral_glass(rgb)
     found = outside_field(rgb)
     outside = found if found.any() else None
     if outside is not None:

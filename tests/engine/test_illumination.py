@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.engine.illumination import MIN_VARIATION, even_lighting, lighting_surface
+from inference.engine.illumination import MIN_VARIATION, even_lighting, lighting_surface, neutral_glass
 from inference.engine.segmentation import SegmentationParams, segment_cells
-from tests.engine.synthetic import BACKGROUND, touching_field
+from tests.engine.synthetic import BACKGROUND, dense_pale_field, touching_field
 
 PARAMS = SegmentationParams(use_centre_network=False)
 
@@ -65,3 +65,22 @@ def test_a_field_with_dark_corners_is_counted_as_when_evenly_lit() -> None:
 
     assert fall(shaded) > 40.0  # of 255
     assert fall(even_lighting(shaded)) < 0.35 * fall(shaded)
+
+
+def test_a_field_under_a_yellow_lamp_is_counted_as_under_white_light() -> None:
+    field = dense_pale_field()
+    evenly = segment_cells(field.rgb, PARAMS, measure=False)
+    # A halogen lamp without the camera's white balance: blue at 60% of red, green at 80%.
+    yellow = np.clip(field.rgb * np.array([1.0, 0.8, 0.6]), 0, 255).astype(np.uint8)
+    result = segment_cells(yellow, PARAMS, measure=False)
+    assert result.n_nucleated == evenly.n_nucleated == field.n_nucleated
+    assert result.n_red == pytest.approx(evenly.n_red, abs=3)  # 0 and 28 before
+    glass = np.abs(field.rgb.astype(int) - BACKGROUND).max(axis=2) < 8
+    colour = neutral_glass(yellow)[glass].mean(axis=0)
+    assert colour.max() / colour.min() < 1.05
+
+
+def test_the_usual_tint_of_the_glass_is_left_as_it_is() -> None:
+    rgb = touching_field(radius=12).rgb
+    tinted = np.clip(rgb * np.array([0.95, 1.0, 0.9]), 0, 255).astype(np.uint8)
+    assert neutral_glass(tinted) is tinted
