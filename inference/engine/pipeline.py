@@ -485,15 +485,35 @@ def _blas_controller() -> Any:
     return ThreadpoolController()
 
 
-def _single_threaded_blas() -> Any:
+_BLAS_LOCK = threading.Lock()
+_blas_users = 0
+_blas_restore: Any = None
+
+
+@contextmanager
+def _single_threaded_blas() -> Iterator[None]:
     """NumPy's BLAS on one thread for the duration of an image's analysis.
 
     OpenBLAS threads spin-wait after each call and take the cores from the next TensorFlow pass:
     after the per-cell head's matrix product, the ResNet50's classify + Grad-CAM pass took 86-95 ms
     instead of 55 ms (measured on the 2-core machine). The per-image NumPy work is too small to gain
-    from threads. The limit is process-wide while it lasts (a BLAS library has one setting).
+    from threads. A BLAS library has one setting for the process, so overlapping analyses share one
+    limit: set by the first to start, restored by the last to finish (each restoring its own left the
+    process on one thread for good).
     """
-    return _blas_controller().limit(limits=1, user_api="blas")
+    global _blas_users, _blas_restore
+    with _BLAS_LOCK:
+        if _blas_users == 0:
+            _blas_restore = _blas_controller().limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_restore.restore_original_limits()
+                _blas_restore = None
 
 
 _PIPELINES: dict[str, Pipeline] = {}
@@ -501,12 +521,16 @@ _PIPELINES_LOCK = threading.Lock()
 
 
 def get_pipeline(model_dir: str | Path) -> Pipeline:
-    """The process-wide pipeline of a model folder (the model is loaded once per process)."""
+    """The process-wide pipeline of a model folder (the model is loaded once per process), built
+    again when the folder's predictor was (its model.json changed: new weights, a trust refitted)."""
+    from .predictor import get_predictor
+
     key = str(Path(model_dir).resolve())
     with _PIPELINES_LOCK:
-        if key not in _PIPELINES:
-            _PIPELINES[key] = Pipeline(model_dir)
-        return _PIPELINES[key]
+        cached = _PIPELINES.get(key)
+        if cached is None or cached.predictor is not get_predictor(model_dir):
+            cached = _PIPELINES[key] = Pipeline(model_dir)
+        return cached
 
 
 def analyse_image(model_dir: str | Path, source: str | Path | bytes | np.ndarray) -> PipelineResult:

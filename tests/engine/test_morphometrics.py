@@ -81,3 +81,13 @@ def test_measure_cell_nc_ratio_and_stain() -> None:
     assert cell.nucleus_mean_rgb == pytest.approx((110, 90, 200), abs=1)
     assert cell.hematoxylin_mean > 0
     assert cell.to_dict()["bbox"] == [10, 10, 71, 71]
+
+
+def test_eccentricity_is_that_of_the_pixel_moments_with_a_pixel_s_extent() -> None:
+    from skimage.measure import regionprops
+
+    mask = np.zeros((60, 80), dtype=np.uint8)
+    cv2.ellipse(mask, (40, 30), (25, 9), 30, 0, 360, 1, -1)
+    # scikit-image's second moments (over N), plus the 1/12 of a unit pixel that MATLAB adds.
+    small, large = sorted(e + 1 / 12 for e in regionprops(mask)[0].inertia_tensor_eigvals)
+    assert shape_metrics(mask).eccentricity == pytest.approx(math.sqrt(1 - small / large), abs=1e-9)

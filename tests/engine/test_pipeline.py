@@ -283,3 +283,36 @@ def pipeline_probabilities(pipeline: Pipeline, logits: np.ndarray) -> np.ndarray
 
     assert pipeline.trust is not None
     return softmax(logits, pipeline.trust.temperature)
+
+
+def test_the_process_wide_pipeline_follows_its_model_json(tmp_path: Path) -> None:
+    from inference.engine.artifact import update_model_info
+    from inference.engine.pipeline import get_pipeline
+
+    folder = make_tiny_artifact(tmp_path / "model")
+    first = get_pipeline(folder)
+    assert get_pipeline(folder) is first  # loaded once
+    update_model_info(folder, name="tiny-test-refitted")
+    again = get_pipeline(folder)
+    assert again is not first
+    assert again.predictor.info["name"] == "tiny-test-refitted"
+
+
+def test_overlapping_analyses_give_the_process_its_blas_threads_back() -> None:
+    from threadpoolctl import threadpool_info
+
+    from inference.engine.pipeline import _single_threaded_blas
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before, "NumPy's BLAS library was not found"
+    first, second = _single_threaded_blas(), _single_threaded_blas()
+    first.__enter__()
+    second.__enter__()
+    assert all(n == 1 for n in blas_threads())
+    first.__exit__(None, None, None)  # the first to start ends first: the second still runs
+    assert all(n == 1 for n in blas_threads())
+    second.__exit__(None, None, None)
+    assert blas_threads() == before
