@@ -61,3 +61,12 @@ def test_dark_stain_and_a_dark_speck_inside_are_not_surround() -> None:
     # A black speck away from the border: debris for the segmentation, not the field's edge.
     rgb[100:110, 150:160] = 0
     assert not outside_field(rgb).any()
+
+
+def test_a_picture_that_is_all_surround_keeps_its_pixels() -> None:
+    # Bright specks in black: grown over, the surround would leave no glass to paint it with.
+    rgb = np.zeros((224, 224, 3), np.uint8)
+    rgb[::4, ::4] = 230
+    assert not outside_field(rgb).any()
+    result = segment_cells(rgb, PARAMS, measure=False)
+    assert (result.n_nucleated, result.n_red) == (0, 0)
