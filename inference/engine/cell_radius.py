@@ -10,7 +10,7 @@ import math
 import cv2
 import numpy as np
 
-from .mask_ops import disk, fill_small_holes, local_maxima
+from .mask_ops import disk, fill_small_holes, local_maxima, resized_mask
 from .segmentation_params import SegmentationParams
 
 _ESTIMATE_SIDE = 256
@@ -202,11 +202,7 @@ def _radius_on_grid(
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     fg = cv2.resize(foreground.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
     nuc = cv2.resize(nucleus.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-    out = (
-        None
-        if outside is None
-        else cv2.resize(outside.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
-    )
+    out = resized_mask(outside, size)
     radius = _estimated_radius(fg, nuc, lobe_merge, hole_radius * scale, out)
     if np.count_nonzero(nuc) >= _NUCLEUS_SHARE_FOR_CUT * max(1, int(np.count_nonzero(fg))):
         radius = _estimated_radius(fg, nuc, lobe_merge, hole_radius * scale, out, _nuclei_to_cut(nuc, radius))

@@ -17,6 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .mask_ops import on_border
+
 _DARK_LIGHTNESS = 0.2  # of the glass's lightness
 _RIM_LIGHTNESS = 0.7
 _MAX_GREY_CHROMA = 12.0
@@ -58,10 +60,9 @@ def outside_field(rgb: np.ndarray) -> np.ndarray:
 
 def _touching_border(mask: np.ndarray) -> np.ndarray:
     n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    on_border = np.zeros(n, dtype=bool)
-    on_border[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
-    on_border[0] = False
-    return on_border[labels]
+    touching = on_border(labels, n)
+    touching[0] = False
+    return touching[labels]
 
 
 def glass_colour(rgb: np.ndarray, outside: np.ndarray) -> np.ndarray:

@@ -16,6 +16,20 @@ def otsu(values: np.ndarray, default: float) -> float:
     return float(threshold_otsu(values))
 
 
+def on_border(labels: np.ndarray, n_labels: int) -> np.ndarray:
+    """Per label id (0 to `n_labels` - 1): does the region touch the image border."""
+    touching = np.zeros(n_labels, dtype=bool)
+    touching[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    return touching
+
+
+def resized_mask(mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
+    """A boolean mask at (width, height) `size`: set where any of its pixels there was (None stays None)."""
+    if mask is None:
+        return None
+    return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+
+
 def disk(radius: float) -> np.ndarray:
     size = max(1, round(radius))
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1, 2 * size + 1))

@@ -38,7 +38,16 @@ from .cell_radius import estimate_cell_radius, radius_bounds
 from .errors import ImageError, ImageTooLargeError
 from .field_edge import glass_colour, outside_field
 from .illumination import even_lighting, neutral_glass
-from .mask_ops import disk, elongation, fill_small_holes, local_maxima, otsu, solidity
+from .mask_ops import (
+    disk,
+    elongation,
+    fill_small_holes,
+    local_maxima,
+    on_border,
+    otsu,
+    resized_mask,
+    solidity,
+)
 from .morphometrics import CellMorphometrics, measure_nucleated_cell
 from .nuclei import split_nuclei
 from .red_cell_centres import CentreModel, centre_features, default_centre_model, required_peak_threshold
@@ -141,8 +150,7 @@ def _masks(
 
 def _on_border(labels: np.ndarray, n_labels: int, outside: np.ndarray | None = None) -> np.ndarray:
     """Per label id: does the region touch the image border, or the field's dark surround."""
-    touching = np.zeros(n_labels, dtype=bool)
-    touching[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    touching = on_border(labels, n_labels)
     if outside is not None:
         touching[labels[cv2.dilate(outside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0]] = True
     return touching
@@ -167,12 +175,12 @@ def _typical_red_cell_area(
     """
     disc = math.pi * r * r
     areas = np.bincount(labels.ravel(), minlength=next_id)
-    on_border = _on_border(labels, next_id, outside)
+    cut_by_border = _on_border(labels, next_id, outside)
     boxes = _region_boxes(labels, next_id)
     single = [
         areas[label_id]
         for label_id in range(first_red, next_id)
-        if not on_border[label_id]
+        if not cut_by_border[label_id]
         and areas[label_id] >= 0.5 * disc
         and solidity(labels[boxes[label_id]] == label_id) > params.clump_max_solidity
         and elongation(labels[boxes[label_id]] == label_id) < params.single_cell_max_elongation
@@ -304,12 +312,12 @@ def _segment_work(
 
     # Renumber red cells, dropping fragments too small to be a cell and slivers cut by the border.
     areas = np.bincount(labels.ravel(), minlength=next_id)
-    on_border = _on_border(labels, next_id, outside)
+    cut_by_border = _on_border(labels, next_id, outside)
     remap = np.zeros(max(next_id, 1), dtype=np.int32)
     remap[: n_nucleated + 1] = np.arange(n_nucleated + 1)
     n_red = 0
     for label_id in range(n_nucleated + 1, next_id):
-        if on_border[label_id]:
+        if cut_by_border[label_id]:
             keep = areas[label_id] >= params.min_border_cell_area * cell
         else:
             keep = areas[label_id] >= params.min_cell_area * cell_area
@@ -385,17 +393,10 @@ def _centre_input(prepared: Prepared) -> tuple[np.ndarray, float]:
     height, width = prepared.smoothed.shape[:2]
     size = (max(_MIN_SIDE, round(width * scale)), max(_MIN_SIDE, round(height * scale)))
     small = cv2.resize(prepared.smoothed, size, interpolation=cv2.INTER_AREA)
-    outside = _resized_mask(prepared.outside, size)
+    outside = resized_mask(prepared.outside, size)
     _, distance = _lab_features(small, outside=outside)
     inside = distance if outside is None else distance[~outside]
     return centre_features(distance, otsu(inside, 0.0)), size[0] / width
-
-
-def _resized_mask(mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
-    """A boolean mask at (width, height) `size`: set where any of its pixels there was."""
-    if mask is None:
-        return None
-    return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
 
 
 def _centre_heat(prepared: Prepared, r_work: float, model: CentreModel) -> tuple[np.ndarray, float]:
@@ -495,7 +496,7 @@ def _watershed_cells(
     if scale < 0.95:
         size = (max(_MIN_SIDE, round(width * scale)), max(_MIN_SIDE, round(height * scale)))
         work_rgb = cv2.resize(smoothed, size, interpolation=cv2.INTER_AREA)
-        outside = _resized_mask(outside, size)
+        outside = resized_mask(outside, size)
         nucleus, _, cells = _masks(work_rgb, params, outside)
         r_work = r_full * size[0] / width
     else:
