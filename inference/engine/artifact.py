@@ -15,12 +15,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import io
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,12 +36,17 @@ from .classes import CLASS_CODES, CLASS_LABELS
 from .datasets import sha256_file
 from .errors import ModelArtifactError
 
+log = logging.getLogger(__name__)
+
 MODEL_JSON = "model.json"
 WEIGHTS_FILE = "weights.npz"
 MODEL_CARD = "MODEL_CARD.md"
 FORMAT_VERSION = 1
 # Arrays smaller than this stay float32 even in a float16 artifact (BatchNorm variances, biases).
 FLOAT16_MIN_SIZE = 4096
+# An unlocked partial folder younger than this is left alone: its writer may have just made it and
+# not yet locked it (`new_artifact_folder`).
+STALE_PARTIAL_AGE_S = 60.0
 
 DATASET_CREDIT = (
     "Aria M., Ghaderzadeh M., Bashash D., Abolghasemi H., Asadi F., Hosseini A. (2021). "
@@ -279,14 +287,65 @@ def check_new_artifact_folder(folder: str | Path, *, run_dir: str | Path | None 
     return folder
 
 
+def _lock(fd: int, *, wait: bool) -> bool:
+    """Take the exclusive flock of an open folder; False where another process holds it or the file
+    system refuses it (then no partial folder there is ever taken for stale)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
+
+
+def remove_stale_partials(folder: str | Path) -> list[Path]:
+    """Delete the temporary siblings of `folder` (`.NAME.partial-XXXXXXXX`) that writers killed
+    while writing left behind; return them.
+
+    A writer holds an exclusive flock on its partial folder until the folder is renamed or removed,
+    and the kernel drops that lock when the process ends, however it ends: a lock we can take has
+    no living writer (a pid in the name could not tell once the pid is reused, or across containers).
+    Left alone: folders whose lock is held or cannot be taken, folders younger than
+    STALE_PARTIAL_AGE_S, and anything that is not a folder named exactly so."""
+    folder = Path(folder)
+    # What `tempfile.mkdtemp(prefix=...)` makes: the prefix then 8 of [a-z0-9_].
+    pattern = re.compile(rf"\.{re.escape(folder.name)}\.partial-[a-z0-9_]{{8}}")
+    if not folder.parent.is_dir():
+        return []
+    removed = []
+    for path in folder.parent.iterdir():
+        if not pattern.fullmatch(path.name):
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # a file, a link, gone meanwhile, or not ours to read
+        try:
+            if _lock(fd, wait=False) and time.time() - os.fstat(fd).st_mtime > STALE_PARTIAL_AGE_S:
+                shutil.rmtree(path)
+                removed.append(path)
+                log.warning("Removed %s, left by an artifact write that was killed.", path)
+        except OSError as exc:
+            log.warning("Could not remove %s, left by an artifact write: %s", path, exc)
+        finally:
+            os.close(fd)
+    return removed
+
+
 @contextmanager
 def new_artifact_folder(folder: str | Path) -> Iterator[Path]:
-    """A temporary sibling of `folder` (`.NAME.partial-XXXX`) to write an artifact in, renamed to
-    `folder` when the block ends; on any error it is removed, so no half-written folder remains."""
+    """A temporary sibling of `folder` (`.NAME.partial-XXXXXXXX`) to write an artifact in, renamed to
+    `folder` when the block ends; on any error it is removed, so no half-written folder remains.
+    One a kill left behind is removed by the next write of `folder` (`remove_stale_partials`)."""
     folder = check_new_artifact_folder(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(folder)
     partial = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.partial-"))
+    fd = -1
     try:
+        # Held until the folder is renamed or removed; the kernel releases it if we are killed, which
+        # is how a later write tells this folder from a dead writer's.
+        fd = os.open(partial, os.O_RDONLY | os.O_DIRECTORY)
+        _lock(fd, wait=True)
         os.chmod(partial, 0o755)  # noqa: S103 -- mkdtemp makes 0700; workers (other users) read it
         yield partial
         check_new_artifact_folder(folder)  # something may have appeared there meanwhile
@@ -294,6 +353,9 @@ def new_artifact_folder(folder: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def save_artifact(

@@ -475,7 +475,14 @@ def train_classifier(
                 model=model, config=config, best=state["best"] or {}, history=history, stopped=stopped
             )
         # Position from the epoch count, so a finished run resumed with more epochs continues.
+        patience = saved["config"].get("patience")
+        if saved.get("done") and patience is not None and int(state["bad_epochs"]) >= int(patience):
+            # Its patience ran out and the epochs were raised: with the spent count it would stop
+            # after one epoch, so patience counts afresh from here (the best so far is kept). An
+            # interrupted run, not done, keeps its count, as an uninterrupted run would.
+            state["bad_epochs"] = 0
         state["done"] = False
+        state.pop("stopped", None)  # a reason for stopping, stale until the run stops again
         state["phase_index"], state["epoch_in_phase"] = _locate(config.phases, int(state["global_epoch"]))
         load_weights(model, run_dir / files["last"])
         log.info(

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +22,7 @@ from inference.engine.artifact import (
     WEIGHTS_FILE,
     check_new_artifact_folder,
     load_artifact,
+    new_artifact_folder,
     read_model_info,
     save_artifact,
     update_model_info,
@@ -116,6 +121,64 @@ def test_a_failed_write_leaves_no_half_folder(
     with pytest.raises(OSError, match="disk full"):
         save_artifact(tmp_path / "models" / "new", model, info={"name": "new", "architecture": {}})
     assert list((tmp_path / "models").iterdir()) == []  # neither the folder nor its .partial sibling
+
+
+def _writer(folder: Path) -> tuple[subprocess.Popen[str], Path]:
+    """Another process writing the artifact `folder`: it prints its partial folder and waits there."""
+    code = (
+        "import sys, time\n"
+        "from inference.engine.artifact import new_artifact_folder\n"
+        "with new_artifact_folder(sys.argv[1]) as partial:\n"
+        "    print(partial, flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(  # noqa: S603 (our own interpreter running a fixed script)
+        [sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True, cwd=root
+    )
+    assert process.stdout is not None
+    partial = Path(process.stdout.readline().strip())
+    assert partial.name.startswith(f".{folder.name}.partial-"), "the writer did not start"
+    return process, partial
+
+
+def test_a_later_write_removes_the_partial_folders_of_killed_writers_and_nothing_else(tmp_path: Path) -> None:
+    # A kill (not an exception) while an artifact was written left its `.NAME.partial-*` for good.
+    models = tmp_path / "models"
+    live, live_partial = _writer(models / "new")
+    killed, killed_partial = _writer(models / "new")
+    try:
+        killed.kill()
+        killed.wait()
+        (killed_partial / WEIGHTS_FILE).write_bytes(b"half")
+        young = models / ".new.partial-abcd_123"  # unlocked, but its writer may have just made it
+        young.mkdir()
+        others = [
+            models / ".other.partial-abcd_123",  # another artifact's
+            models / "new.partial-abcd_123",
+            models / ".new.partial-abcd_123.x",
+            models / ".new.partial-efgh_456",  # a file, not a folder
+        ]
+        for other in others[:3]:
+            other.mkdir()
+        others[3].write_bytes(b"")
+        hour_ago = time.time() - 3600
+        for path in (live_partial, killed_partial, *others):
+            os.utime(path, (hour_ago, hour_ago))
+
+        with new_artifact_folder(models / "new") as partial:
+            (partial / MODEL_JSON).write_text("{}")
+        assert (models / "new" / MODEL_JSON).is_file()
+        assert not killed_partial.exists()
+        assert live_partial.is_dir()  # its writer still holds it
+        assert young.is_dir()
+        assert all(path.exists() for path in others)
+    finally:
+        for process in (live, killed):
+            process.kill()
+            process.wait()
+            assert process.stdout is not None
+            process.stdout.close()
 
 
 def test_checkpoints_inside_the_artifact_folder_are_refused(tmp_path: Path) -> None:

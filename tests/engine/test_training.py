@@ -428,3 +428,38 @@ def test_model_json_identifies_the_images_loaded_not_only_the_manifest(tmp_path:
     assert subset["manifest_sha256"] == full["manifest_sha256"]
     assert subset["images_sha256"] == expected(train_dir) != full["images_sha256"]
     assert subset["val_images_sha256"] == full["val_images_sha256"]
+
+
+def test_an_early_stopped_run_resumed_with_more_epochs_gets_a_fresh_patience_window(
+    tiny_sets: tuple[ArrayDataset, ArrayDataset], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its spent patience count was kept, so raising --epochs bought one epoch, not `patience` more.
+    monkeypatch.setattr(training, "_score", lambda metrics: (0.0, 0.0))  # no epoch beats the first
+    run_dir = tmp_path / "run"
+    first = train_classifier(*tiny_sets, _tiny_config(4, patience=2), run_dir, progress=False)
+    assert first.stopped.startswith("early stopping")
+    assert [record["epoch"] for record in first.history] == [1, 2, 3]
+
+    def killed_after_epoch_4(record: dict[str, object]) -> None:
+        if record["epoch"] == 4:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_classifier(
+            *tiny_sets,
+            _tiny_config(8, patience=2),
+            run_dir,
+            resume=True,
+            progress=False,
+            on_epoch=killed_after_epoch_4,
+        )
+    state = _state(run_dir)
+    assert (state["global_epoch"], state["bad_epochs"], state["done"]) == (4, 1, False)
+    assert "stopped" not in state  # a running run carries no reason for stopping
+
+    # Resumed after that kill, the window goes on (one epoch of it is spent): it is not opened again.
+    more = train_classifier(*tiny_sets, _tiny_config(8, patience=2), run_dir, resume=True, progress=False)
+    assert [record["epoch"] for record in more.history] == [1, 2, 3, 4, 5]
+    assert more.stopped.startswith("early stopping")
+    assert more.best["epoch"] == 1  # the best so far is kept, and its weights are the ones returned
+    assert checkpoint_files(_state(run_dir))["best"] == training.checkpoint_name("best", 1)
