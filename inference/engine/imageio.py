@@ -9,13 +9,14 @@ EXIF orientation says, so the pixels the engine measures are the ones a browser 
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
 from .errors import (
     EmptyImageError,
@@ -36,8 +37,13 @@ ACCEPTED_FORMATS = {
 }
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
-_JPEG_EOI = b"\xff\xd9"
-_JPEG_SOS = b"\xff\xda"
+# A JPEG marker: 0xFF and a byte that is not a stuffed 0xFF (0x00), a restart marker or a fill byte.
+_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_JPEG_EOI = 0xD9
+_JPEG_NO_LENGTH = {0x01, 0xD8}  # TEM and SOI: markers without a segment after them
+# What libjpeg reads ahead of the bits it needs (8 bytes at most), as stuffed 0xFF bytes: all-ones
+# is no Huffman code, so the padding cannot pass for more than a block or two of a cut-off picture.
+_JPEG_READ_AHEAD = b"\xff\x00" * 16
 _PNG_END = b"IEND"
 _EXIF_ORIENTATION = 0x0112
 # EXIF orientations whose upright picture has width and height swapped.
@@ -127,11 +133,7 @@ def _orientation(img: Image.Image) -> int:
 
 def _check_complete(data: bytes, info: ImageInfo) -> None:
     if info.mime_type == "image/jpeg":
-        # Decoders fill a cut-off JPEG with grey and only warn; the end-of-image marker after the last
-        # scan tells. Not only at the very end: cameras and phones may append data after the picture.
-        last_scan = data.rfind(_JPEG_SOS)
-        if last_scan < 0 or data.find(_JPEG_EOI, last_scan) < 0:
-            raise TruncatedImageError("The JPEG file is truncated (no end-of-image marker).")
+        _check_jpeg_complete(data)
         return
     if info.mime_type == "image/png" and data.rfind(_PNG_END) < 0:
         # Pillow reads the pixels without the end chunk; OpenCV then refuses the file.
@@ -141,6 +143,41 @@ def _check_complete(data: bytes, info: ImageInfo) -> None:
             img.load()
     except (OSError, SyntaxError, ValueError) as exc:
         raise TruncatedImageError(f"The {info.format} file is truncated or corrupt: {exc}") from exc
+
+
+def _jpeg_end(data: bytes) -> int:
+    """Where the end-of-image marker of the file's first picture is, or -1. Segments are stepped over
+    by their length (an EXIF thumbnail's markers are not the picture's); data may follow the marker
+    (cameras append data, a phone its second picture)."""
+    pos = 2
+    while found := _JPEG_MARKER.search(data, pos):
+        pos, marker = found.start(), data[found.start() + 1]
+        if marker == _JPEG_EOI:
+            return pos
+        # A scan's segment is its header; the search then skips its coded data to the next marker.
+        pos += 2 if marker in _JPEG_NO_LENGTH else 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return -1
+
+
+def _check_jpeg_complete(data: bytes) -> None:
+    end = _jpeg_end(data)
+    if end < 0:
+        raise TruncatedImageError("The JPEG file is truncated (no end-of-image marker).")
+    # Decoders fill a picture whose coded data stops early with grey and only warn, so a file cut
+    # short and closed with an end marker (a broken transfer, a proxy) passed. Without that marker
+    # libjpeg has to wait for more data where the coded data runs out, and Pillow then raises unless
+    # every row was decoded (as long as nothing sets ImageFile.LOAD_TRUNCATED_IMAGES). At 1/8 scale
+    # in grey every code is still read and little else is done: about a third of a decode.
+    try:
+        with JpegImagePlugin.JpegImageFile(io.BytesIO(data[:end] + _JPEG_READ_AHEAD)) as img:
+            if img.info.get("progressive"):
+                return  # decoded only once the end marker is read: this cannot tell (docs/engine.md)
+            img.draft("L", (1, 1))
+            img.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise TruncatedImageError(
+            "The JPEG file is truncated: its picture data ends before its last row."
+        ) from exc
 
 
 def _to_rgb8(pixels: np.ndarray) -> np.ndarray:
