@@ -25,6 +25,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
+from .count_cautions import caution_tally
 from .datasets import read_image_file
 from .errors import DatasetError
 from .metrics import wilson_interval
@@ -89,6 +90,8 @@ class ImageCount:
     red_boxes_found: int = 0
     # Red cells counted by eye, where the image was recounted.
     recount_red: int | None = None
+    # Why the counts may be wrong (`count_cautions`).
+    cautions: tuple[str, ...] = ()
 
     @property
     def true_total(self) -> int:
@@ -298,6 +301,7 @@ def summarise(counts: Iterable[ImageCount]) -> dict[str, Any]:
             sum(boxed for _, _, boxed in recounted) / max(1, total_recount), 3
         )
     summary["nucleated_exact_fraction"] = summary["nucleated"]["exact_fraction"]
+    summary["cautions"] = caution_tally(c.cautions for c in counts)
     return summary
 
 
@@ -361,6 +365,7 @@ def evaluate_counting(
                 pred_red=result.n_red,
                 red_boxes_found=boxes_found(red_cell_centres(result), red_boxes),
                 recount_red=None if recounted is None else recounted * copies,
+                cautions=result.cautions,
             )
         )
     summary = summarise(rows)

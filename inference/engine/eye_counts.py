@@ -14,6 +14,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from .count_cautions import caution_tally
 from .counting import kind_metrics
 from .datasets import read_image_file
 from .errors import DatasetError
@@ -42,6 +43,7 @@ class EyeCountResult:
     pred_nucleated: int
     true_red: int | None
     pred_red: int
+    cautions: tuple[str, ...] = ()
 
 
 def load_eye_counts(path: Path) -> list[EyeCount]:
@@ -123,11 +125,16 @@ def evaluate_eye_counts(
                 result.n_nucleated,
                 _times(count.red, copies),
                 result.n_red,
+                result.cautions,
             )
         )
     # Batch names in numeric order where they are numbers ("2" before "10").
     batches = sorted({row.batch for row in rows if row.batch}, key=lambda b: (not b.isdigit(), b.zfill(12)))
-    summary: dict[str, Any] = {"fields": len(rows), **_summary(rows)}
+    summary: dict[str, Any] = {
+        "fields": len(rows),
+        **_summary(rows),
+        "cautions": caution_tally(r.cautions for r in rows),
+    }
     if batches:
         summary["batches"] = {
             batch: _summary([row for row in rows if row.batch == batch]) for batch in batches

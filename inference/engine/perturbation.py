@@ -1,12 +1,15 @@
 """Colour and resolution perturbations for robustness checks (`--perturb` of the evaluate commands).
 
 Applied to the RGB image as read, in the order a picture is made: the slide's and camera's colour,
-then blur, scale, noise and JPEG, then tiles. Several combine, e.g. `hue=20,saturation=0.8`:
+then blur, scale, exposure, noise and JPEG, then tiles. Several combine, e.g. `hue=20,saturation=0.8`:
 
 - `hue=N`: rotate hue by N degrees of the 360-degree colour wheel. OpenCV stores 8-bit hue as 0..179
   (2 degrees per step), so N is applied as round(N / 2) steps, modulo 180: resolution 2 degrees.
 - `saturation=F`: multiply HSV saturation by F (0.5 halves it), clipped to 0..255.
-- `brightness=F`: multiply HSV value by F, clipped to 0..255.
+- `brightness=F`: multiply HSV value by F, clipped to 0..255. A colour keeps its saturation, so a
+  bright field does not turn white; `exposure` does.
+- `exposure=F`: multiply every channel by F, clipped to 0..255, as a longer exposure or a higher gain
+  gives: where the light is over the sensor's range the field is white (over-exposed).
 - `haematoxylin=F`, `eosin=F`: multiply the haematoxylin or eosin density (colour deconvolution,
   Ruifrok and Johnston's stain vectors) by F, as a longer or shorter stain, or another stain batch,
   would; applied to the slide's colours before the camera's (hue, saturation, brightness).
@@ -45,6 +48,7 @@ _NAMES = {
     "hue": "hue_degrees",
     "saturation": "saturation",
     "brightness": "brightness",
+    "exposure": "exposure",
     "haematoxylin": "haematoxylin",
     "hematoxylin": "haematoxylin",
     "eosin": "eosin",
@@ -63,6 +67,7 @@ class Perturbation:
     hue_degrees: float = 0.0
     saturation: float = 1.0
     brightness: float = 1.0
+    exposure: float = 1.0
     scale: float = 1.0
     haematoxylin: float = 1.0
     eosin: float = 1.0
@@ -85,7 +90,8 @@ class Perturbation:
 
     @property
     def _degrades(self) -> bool:
-        return self.blur_sigma > 0 or self.noise_sigma > 0 or self.jpeg_quality is not None
+        clipped = self.exposure != 1.0
+        return self.blur_sigma > 0 or self.noise_sigma > 0 or self.jpeg_quality is not None or clipped
 
     @property
     def is_identity(self) -> bool:
@@ -98,7 +104,7 @@ class Perturbation:
 
     def describe(self) -> str:
         parts = [f"hue={self.hue_degrees:g}"] if self._hue_steps else []
-        for name in ("saturation", "brightness", "haematoxylin", "eosin", "scale", "tile"):
+        for name in ("saturation", "brightness", "exposure", "haematoxylin", "eosin", "scale", "tile"):
             if getattr(self, name) != 1:
                 parts.append(f"{name}={getattr(self, name):g}")
         for name, value in (("blur", self.blur_sigma), ("noise", self.noise_sigma)):
@@ -120,6 +126,9 @@ class Perturbation:
             size = (max(1, round(width * self.scale)), max(1, round(height * self.scale)))
             interpolation = cv2.INTER_AREA if self.scale < 1.0 else cv2.INTER_LINEAR
             out = cv2.resize(out, size, interpolation=interpolation)
+        if self.exposure != 1.0:
+            # On the sensor: after the optics (focus, magnification), before its noise.
+            out = np.clip(np.rint(out.astype(np.float32) * self.exposure), 0, 255).astype(np.uint8)
         if self.noise_sigma > 0:
             noise = np.random.default_rng(_NOISE_SEED).normal(0.0, self.noise_sigma, out.shape)
             out = np.clip(np.rint(out + noise), 0, 255).astype(np.uint8)
@@ -160,8 +169,8 @@ def _jpeg_round_trip(rgb: np.ndarray, quality: int) -> np.ndarray:
 
 
 def parse_perturbation(text: str | None) -> Perturbation | None:
-    """Parse `hue=20,saturation=0.8,brightness=1.1,blur=1.5,scale=0.5,noise=8,jpeg=30,tile=3`; None, ""
-    or "none" is no perturbation."""
+    """Parse `hue=20,saturation=0.8,brightness=1.1,exposure=1.2,blur=1.5,scale=0.5,noise=8,jpeg=30,tile=3`;
+    None, "" or "none" is no perturbation."""
     if text is None or text.strip().lower() in ("", "none"):
         return None
     values: dict[str, float] = {}
@@ -172,8 +181,8 @@ def parse_perturbation(text: str | None) -> Perturbation | None:
         if not sep or key not in _NAMES:
             raise ValueError(
                 f"Bad perturbation {part!r}; use hue=DEGREES, saturation=FACTOR, brightness=FACTOR, "
-                "haematoxylin=FACTOR, eosin=FACTOR, blur=PIXELS, scale=FACTOR, noise=LEVELS, "
-                "jpeg=QUALITY, tile=COPIES."
+                "exposure=FACTOR, haematoxylin=FACTOR, eosin=FACTOR, blur=PIXELS, scale=FACTOR, "
+                "noise=LEVELS, jpeg=QUALITY, tile=COPIES."
             )
         try:
             value = float(raw)

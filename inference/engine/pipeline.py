@@ -20,6 +20,7 @@ of the three ALL classes. Everything here is an AI suggestion, labelled as such 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 import time
@@ -35,6 +36,7 @@ from scipy.ndimage import find_objects
 
 from .calibration import softmax
 from .classes import CLASS_CODES, CLASS_LABELS
+from .count_cautions import CAUTION_ACQUISITION
 from .field_views import View, field_views, pooled_assessment, view_inputs, whole_at_any_radius
 from .imageio import read_image
 from .preprocess import prepare_for_model
@@ -43,7 +45,7 @@ from .red_cell_radius import default_radius_model
 from .referral import REASON_TEXTS, REASON_TRUST_NOT_FITTED
 from .segmentation import SegmentationParams, SegmentationResult, segment_cells
 from .stain_calibration import laboratory_calibration
-from .trust import Assessment, TrustModel, load_trust
+from .trust import REASON_ACQUISITION, Assessment, TrustModel, load_trust
 
 BENIGN_CODE = "benign"
 BLAST_CODES: tuple[str, ...] = tuple(code for code in CLASS_CODES if code != BENIGN_CODE)
@@ -318,6 +320,7 @@ class Pipeline:
             heatmap = prediction.gradcam.heatmap
         with timer.stage("per_cell_classification"):
             image_call = ImageCall(assessment)
+            segmentation = _with_acquisition_caution(segmentation, assessment)
             cells = self._cell_calls(segmentation, cell_logits)
         with timer.stage("overlays"):
             heatmap = resize_heatmap(heatmap, height, width)
@@ -435,6 +438,13 @@ class Pipeline:
             )
             for cell_id, p in zip(ids, probs, strict=True)
         ]
+
+
+def _with_acquisition_caution(segmentation: SegmentationResult, assessment: Assessment) -> SegmentationResult:
+    """A field referred for its focus or noise is counted short too: its counts carry the caution."""
+    if REASON_ACQUISITION not in assessment.reasons:
+        return segmentation
+    return dataclasses.replace(segmentation, cautions=(*segmentation.cautions, CAUTION_ACQUISITION))
 
 
 def _region_features(maps: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -35,6 +35,7 @@ from scipy.ndimage import find_objects
 from skimage.segmentation import watershed
 
 from .cell_radius import estimate_cell_radius, radius_bounds
+from .count_cautions import CAUTION_TEXTS, count_cautions
 from .errors import ImageError, ImageTooLargeError
 from .field_edge import glass_colour, outside_field
 from .illumination import even_lighting, neutral_glass
@@ -93,6 +94,8 @@ class SegmentationResult:
     n_red: int
     cell_radius_px: float
     nucleated_cells: list[CellMorphometrics] = field(default_factory=list)
+    # Why the counts may be wrong although given (`count_cautions`), in the order found.
+    cautions: tuple[str, ...] = ()
 
     @property
     def total_cells(self) -> int:
@@ -111,6 +114,8 @@ class SegmentationResult:
             "nucleated_cells": self.n_nucleated,
             "red_cells": self.n_red,
             "cell_radius_px": round(float(self.cell_radius_px), 2),
+            "cautions": list(self.cautions),
+            "caution_texts": [CAUTION_TEXTS[caution] for caution in self.cautions],
             "cells": [cell.to_dict() for cell in self.nucleated_cells],
         }
 
@@ -665,6 +670,7 @@ def segment_cells(
         n_nucleated=n_nucleated,
         n_red=n_red,
         cell_radius_px=r_full,
+        cautions=count_cautions(rgb, prepared.radius, radius_given=params.cell_radius_px is not None),
     )
     if measure:
         result.nucleated_cells = [

@@ -11,6 +11,7 @@ import pytest
 
 from inference.engine import trust
 from inference.engine.classes import CLASS_CODES
+from inference.engine.count_cautions import CAUTION_ACQUISITION, CAUTION_TEXTS
 from inference.engine.errors import ImageError
 from inference.engine.evaluation import evaluate_cells
 from inference.engine.field_views import REASON_VIEWS_DISAGREE, field_views, pooled_assessment
@@ -316,3 +317,20 @@ def test_overlapping_analyses_give_the_process_its_blas_threads_back() -> None:
     assert all(n == 1 for n in blas_threads())
     second.__exit__(None, None, None)
     assert blas_threads() == before
+
+
+def test_a_field_referred_for_its_focus_has_its_counts_cautioned(model_dirs: dict[str, Path]) -> None:
+    pipeline = Pipeline(model_dirs["trusted"])
+    # A field like those the trust checks were fitted on, then out of focus.
+    sharp_rgb = read_image(sorted(model_dirs["val"].rglob("*.png"))[0])
+    sharp = pipeline.run(sharp_rgb)
+    assert trust.REASON_ACQUISITION not in sharp.classification.assessment.reasons
+    assert CAUTION_ACQUISITION not in sharp.segmentation.cautions
+    result = pipeline.run(cv2.GaussianBlur(sharp_rgb, (0, 0), 4.0))
+    assert trust.REASON_ACQUISITION in result.classification.assessment.reasons
+    data = result.to_dict()["segmentation"]
+    assert CAUTION_ACQUISITION in data["cautions"]
+    assert (
+        data["caution_texts"][data["cautions"].index(CAUTION_ACQUISITION)]
+        == CAUTION_TEXTS[CAUTION_ACQUISITION]
+    )

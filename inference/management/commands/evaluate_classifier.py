@@ -46,9 +46,9 @@ class Command(BaseCommand):
     help = (
         "Evaluate a classifier on a folder with one sub-folder per class (Benign/Early/Pre/Pro or class "
         "codes): accuracy, F1, kappa, ECE, per-class figures, flagged rate. --perturb hue=N rotates hue "
-        "by N degrees before preprocessing (also saturation=, brightness=, haematoxylin=, eosin=, blur=, "
-        "scale=, noise=, jpeg=, tile=); --unlabelled screens plain images; --cells scores per-cell calls "
-        "(--limit N: the first N images, classes interleaved; --limit applies to --cells only)."
+        "by N degrees before preprocessing (also saturation=, brightness=, exposure=, haematoxylin=, eosin=, "
+        "blur=, scale=, noise=, jpeg=, tile=); --unlabelled screens plain images; --cells scores per-cell "
+        "calls (--limit N: the first N images, classes interleaved; --limit applies to --cells only)."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -75,8 +75,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--perturb",
             default=None,
-            help="change each image as read: hue=DEGREES, saturation=, brightness=, haematoxylin=, eosin=, "
-            "scale= (factors; the boxes follow the scale), blur=PIXELS, noise=LEVELS, jpeg=QUALITY, "
+            help="change each image as read: hue=DEGREES, saturation=, brightness=, exposure=, "
+            "haematoxylin=, eosin=, scale= (factors; the boxes follow the scale), blur=PIXELS, noise=LEVELS, "
+            "jpeg=QUALITY, "
             "tile=K (the field mirrored into K x K copies; the reference counts are multiplied by K x K), "
             "e.g. hue=15,scale=0.5",
         )
