@@ -1,7 +1,7 @@
-"""Per-cell morphometrics of nucleated cells: shape, nucleus-to-cytoplasm ratio, chromatin, stain.
+"""Per-cell morphometrics of nucleated cells: shape, N:C ratio (nucleus area / cell area), chromatin, stain.
 
-Measured on the original image pixels (areas and lengths in pixels; there is no calibration to
-micrometres in the images we receive).
+Measured on the original image pixels (areas in pixels², lengths in pixels; there is no calibration
+to micrometres in the images we receive).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from skimage.color import rgb2hed
 from skimage.feature import graycomatrix
 from skimage.measure import perimeter_crofton
 
+# Chromatin texture is read on fixed grey-level bins of the 0..255 range (8 grey values each), the
+# same for every cell, so that the same texture gives the same numbers in any cell.
 GLCM_LEVELS = 32
 _GLCM_ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
 
@@ -30,30 +32,39 @@ class ShapeMetrics:
 
 @dataclass(frozen=True)
 class CellMorphometrics:
-    """One nucleated cell, in pixels: centroid (x, y); bbox (x_min, y_min, x_max, y_max), max exclusive."""
+    """One nucleated cell, in pixels: centroid (x, y); bbox (x_min, y_min, x_max, y_max), max exclusive.
+
+    `cut_by_border`: the cell touches the image edge, so it is measured truncated (area, perimeter,
+    circularity, eccentricity, N:C). `nc_ratio` is nucleus area / whole-cell area (nucleus plus
+    cytoplasm), the usual N:C of haematology image analysis, not nucleus / cytoplasm. Chromatin
+    contrast and entropy: see `glcm_texture`. Haematoxylin and eosin means are colour-deconvolution
+    optical densities (`skimage.color.rgb2hed`) over the nucleus and the cytoplasm. Values measured
+    on an empty nucleus (or an empty cytoplasm, for `eosin_mean`) are None.
+    """
 
     id: int
     centroid: tuple[float, float]
     bbox: tuple[int, int, int, int]
+    cut_by_border: bool
     area: int
     perimeter: float
     circularity: float
     eccentricity: float
     nucleus_area: int
-    nc_ratio: float
-    chromatin_contrast: float
-    chromatin_entropy: float
+    nc_ratio: float | None
+    chromatin_contrast: float | None
+    chromatin_entropy: float | None
     mean_rgb: tuple[float, float, float]
-    nucleus_mean_rgb: tuple[float, float, float]
-    hematoxylin_mean: float
-    eosin_mean: float
+    nucleus_mean_rgb: tuple[float, float, float] | None
+    hematoxylin_mean: float | None
+    eosin_mean: float | None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["centroid"] = list(self.centroid)
         data["bbox"] = list(self.bbox)
         data["mean_rgb"] = list(self.mean_rgb)
-        data["nucleus_mean_rgb"] = list(self.nucleus_mean_rgb)
+        data["nucleus_mean_rgb"] = None if self.nucleus_mean_rgb is None else list(self.nucleus_mean_rgb)
         return data
 
 
@@ -79,7 +90,12 @@ def shape_metrics(mask: np.ndarray) -> ShapeMetrics:
 
 
 def glcm_texture(grey: np.ndarray, mask: np.ndarray, levels: int = GLCM_LEVELS) -> tuple[float, float]:
-    """GLCM contrast and entropy (bits) of the grey values inside `mask` (distance 1, four angles).
+    """GLCM contrast and entropy (bits) of the grey values inside `mask` (distance 1, four angles pooled).
+
+    Grey values 0..255 fall into `levels` fixed bins (level = grey * levels // 256), the same for
+    every cell: contrast is in squared levels (one level is 256 / levels grey values), so a flat
+    nucleus reads near 0 whatever its shade and one odd pixel moves the figures only a little. A
+    mask without a pair of neighbouring pixels gives (0.0, 0.0).
 
     Pixels outside the mask get level 0 and every pair that touches level 0 is dropped, so the
     texture is the nucleus's own and not its edge against the cytoplasm.
@@ -87,15 +103,9 @@ def glcm_texture(grey: np.ndarray, mask: np.ndarray, levels: int = GLCM_LEVELS) 
     mask = mask.astype(bool)
     if mask.sum() < 2:
         return 0.0, 0.0
-    values = grey[mask].astype(np.float64)
-    low, high = float(values.min()), float(values.max())
+    values = np.clip(grey[mask].astype(np.int64), 0, 255)
     quantised = np.zeros(grey.shape, dtype=np.uint8)
-    if high > low:
-        quantised[mask] = 1 + np.minimum(
-            levels - 1, ((values - low) / (high - low) * levels).astype(np.int64)
-        )
-    else:
-        quantised[mask] = 1
+    quantised[mask] = 1 + values * levels // 256
     glcm = graycomatrix(
         quantised, distances=[1], angles=list(_GLCM_ANGLES), levels=levels + 1, symmetric=True
     )
@@ -105,17 +115,20 @@ def glcm_texture(grey: np.ndarray, mask: np.ndarray, levels: int = GLCM_LEVELS) 
         return 0.0, 0.0
     p = counts / total
     i, j = np.indices(p.shape)
-    # Levels span each nucleus's own grey range: contrast is in (1/levels)^2 units of that range.
     contrast = float((p * (i - j) ** 2).sum())
     nonzero = p[p > 0]
-    entropy = float(-(nonzero * np.log2(nonzero)).sum())
+    entropy = float((nonzero * np.log2(1.0 / nonzero)).sum())
     return contrast, entropy
 
 
 def measure_nucleated_cell(
     rgb: np.ndarray, labels: np.ndarray, nuclei: np.ndarray, cell_id: int
 ) -> CellMorphometrics:
-    """Morphometrics of cell `cell_id` of `labels`, with its nucleus `cell_id` of `nuclei`."""
+    """Morphometrics of cell `cell_id` of `labels`, with its nucleus `cell_id` of `nuclei`.
+
+    The cell is `cut_by_border` when its label touches the edge of `labels` (the whole image; the
+    dark surround of a round field, which segmentation treats as a border too, is not seen here).
+    """
     cell_full = labels == cell_id
     ys, xs = np.nonzero(cell_full)
     if ys.size == 0:
@@ -130,33 +143,43 @@ def measure_nucleated_cell(
 
     shape = shape_metrics(cell)
     nucleus_area = int(nucleus.sum())
-    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-    contrast, entropy = glcm_texture(grey, nucleus)
     cell_rgb = crop[cell].astype(np.float64).mean(axis=0)
-    nucleus_rgb = crop[nucleus].astype(np.float64).mean(axis=0) if nucleus_area else np.zeros(3)
     hed = rgb2hed(crop)
     cytoplasm = cell & ~nucleus
-    hematoxylin = float(hed[:, :, 0][nucleus].mean()) if nucleus_area else 0.0
-    eosin = float(hed[:, :, 1][cytoplasm].mean()) if cytoplasm.any() else 0.0
+    eosin = round(float(hed[:, :, 1][cytoplasm].mean()), 5) if cytoplasm.any() else None
+    # Nothing to measure on an empty nucleus (segment_cells never gives one; a direct call may).
+    nc_ratio: float | None = None
+    contrast: float | None = None
+    entropy: float | None = None
+    hematoxylin: float | None = None
+    nucleus_rgb: tuple[float, float, float] | None = None
+    if nucleus_area:
+        grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+        glcm_contrast, glcm_entropy = glcm_texture(grey, nucleus)
+        contrast, entropy = round(glcm_contrast, 4), round(glcm_entropy, 4)
+        nc_ratio = round(nucleus_area / shape.area, 4)
+        nucleus_rgb = _rounded_rgb(crop[nucleus].astype(np.float64).mean(axis=0))
+        hematoxylin = round(float(hed[:, :, 0][nucleus].mean()), 5)
 
     return CellMorphometrics(
         id=cell_id,
         centroid=(round(float(xs.mean()), 2), round(float(ys.mean()), 2)),
         bbox=(x0, y0, x1, y1),
+        cut_by_border=y0 == 0 or x0 == 0 or y1 == labels.shape[0] or x1 == labels.shape[1],
         area=shape.area,
         perimeter=round(shape.perimeter, 2),
         circularity=round(shape.circularity, 4),
         eccentricity=round(shape.eccentricity, 4),
         nucleus_area=nucleus_area,
-        nc_ratio=round(nucleus_area / shape.area, 4) if shape.area else 0.0,
-        chromatin_contrast=round(contrast, 4),
-        chromatin_entropy=round(entropy, 4),
-        mean_rgb=(round(float(cell_rgb[0]), 2), round(float(cell_rgb[1]), 2), round(float(cell_rgb[2]), 2)),
-        nucleus_mean_rgb=(
-            round(float(nucleus_rgb[0]), 2),
-            round(float(nucleus_rgb[1]), 2),
-            round(float(nucleus_rgb[2]), 2),
-        ),
-        hematoxylin_mean=round(hematoxylin, 5),
-        eosin_mean=round(eosin, 5),
+        nc_ratio=nc_ratio,
+        chromatin_contrast=contrast,
+        chromatin_entropy=entropy,
+        mean_rgb=_rounded_rgb(cell_rgb),
+        nucleus_mean_rgb=nucleus_rgb,
+        hematoxylin_mean=hematoxylin,
+        eosin_mean=eosin,
     )
+
+
+def _rounded_rgb(rgb: np.ndarray) -> tuple[float, float, float]:
+    return (round(float(rgb[0]), 2), round(float(rgb[1]), 2), round(float(rgb[2]), 2))
