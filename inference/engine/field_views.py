@@ -7,6 +7,12 @@ cells two or more times too small: the all4 val fields tiled 2x2 were called rig
 mostly "Benign", and three in four of those calls were not flagged (docs/engine.md, "Larger fields").
 So a field that would be more than `MAX_WHOLE` model inputs across at the training scale is cut into
 views of one input each at that scale, and the views' calls are pooled (`pooled_assessment`).
+
+A field of at most one input is classified whole whatever its radius estimate: on 224 pixels the
+estimate cannot go below 5.6 (`cell_radius.radius_bounds`), so it cannot tell smaller cells. A field
+a little larger is not: a 2x2 mosaic of val fields shrunk to 336 pixels (cells 4.3 pixels at the
+model's input) was classified whole while up to 336 pixels were, and 10 of 32 were called wrong
+without a flag, nearly all "Benign"; in views, none (docs/engine.md, "Larger fields").
 """
 
 from __future__ import annotations
@@ -46,9 +52,10 @@ def field_views(
     shape: tuple[int, ...], radius_px: float, input_size: int = MODEL_INPUT_SIZE
 ) -> list[View] | None:
     """The views to classify a field of `shape` whose red cells have `radius_px`; None when it is
-    classified whole: its longer side is at most `MAX_WHOLE` inputs in pixels (a field that small is
-    one field of view, whatever its radius estimate says) or at the training scale. Otherwise squares
-    of one input at the training scale, evenly spaced to cover the field, overlapping where they must.
+    classified whole: its longer side is at most one input in pixels (`whole_at_any_radius`) or at
+    most `MAX_WHOLE` inputs at the training scale. Otherwise squares of one input at the training
+    scale, evenly spaced to cover the field, overlapping where they must; they may be smaller than an
+    input, and are then enlarged to it.
     """
     height, width = int(shape[0]), int(shape[1])
     factor = TRAINING_RADIUS_PX / radius_px
@@ -63,8 +70,9 @@ def field_views(
 
 
 def whole_at_any_radius(shape: tuple[int, ...], input_size: int = MODEL_INPUT_SIZE) -> bool:
-    """Whether a field of `shape` is classified whole whatever its red-cell radius (`field_views`)."""
-    return max(int(shape[0]), int(shape[1])) <= MAX_WHOLE * input_size
+    """Whether a field of `shape` is classified whole whatever its red-cell radius (`field_views`): it
+    is no larger than the model's input."""
+    return max(int(shape[0]), int(shape[1])) <= input_size
 
 
 def view_inputs(rgb: np.ndarray, views: list[View] | None, size: int = MODEL_INPUT_SIZE) -> np.ndarray:

@@ -24,12 +24,22 @@ from inference.engine.trust import REASON_LOW_CONFIDENCE, Assessment
         ((224, 224), 3.0),  # an all4-sized field, whatever its estimate says
         ((480, 640), 40.0),  # a BCCD field: 137 pixels across at the training scale
         ((300, 330), 8.4),  # under one and a half inputs at the training scale
+        ((300, 330), 11.0),  # the same field at the training magnification: one input across
     ],
 )
 def test_a_field_of_about_one_input_at_the_training_scale_is_classified_whole(
     shape: tuple[int, int], radius: float
 ) -> None:
     assert field_views(shape, radius) is None
+
+
+def test_a_field_over_one_input_whose_cells_are_small_is_cut_into_enlarged_views() -> None:
+    # A 2x2 mosaic of training fields shrunk to 336 pixels: cells of 6.3 pixels, 4.2 at the input.
+    views = field_views((336, 336), 6.3)
+    assert views is not None
+    side = round(224 * 6.3 / TRAINING_RADIUS_PX)  # 168 pixels, enlarged to the input
+    assert {(view.height, view.width) for view in views} == {(side, side)}
+    assert len(views) == 4
 
 
 def test_a_field_twice_the_training_field_is_cut_into_four_views() -> None:

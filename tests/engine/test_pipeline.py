@@ -14,7 +14,12 @@ from inference.engine.classes import CLASS_CODES
 from inference.engine.count_cautions import CAUTION_ACQUISITION, CAUTION_TEXTS
 from inference.engine.errors import ImageError
 from inference.engine.evaluation import evaluate_cells
-from inference.engine.field_views import REASON_VIEWS_DISAGREE, field_views, pooled_assessment
+from inference.engine.field_views import (
+    REASON_VIEWS_DISAGREE,
+    field_views,
+    pooled_assessment,
+    whole_at_any_radius,
+)
 from inference.engine.imageio import read_image
 from inference.engine.perturbation import Perturbation
 from inference.engine.pipeline import (
@@ -50,7 +55,7 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def field_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rgb = smear_like(np.random.default_rng(7), tint=0, size=(180, 240))
+    rgb = smear_like(np.random.default_rng(7), tint=0, size=(180, 224))
     path = tmp_path_factory.mktemp("field") / "field.png"
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     return path
@@ -59,9 +64,9 @@ def field_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_result_is_typed_and_json_ready(model_dirs: dict[str, Path], field_png: Path) -> None:
     result = Pipeline(model_dirs["trusted"]).run(field_png)
     assert isinstance(result, PipelineResult)
-    assert result.image_shape == (180, 240)
-    assert result.gradcam_heatmap.shape == (180, 240)
-    assert result.gradcam_overlay.shape == result.segmentation_overlay.shape == (180, 240, 3)
+    assert result.image_shape == (180, 224)
+    assert result.gradcam_heatmap.shape == (180, 224)
+    assert result.gradcam_overlay.shape == result.segmentation_overlay.shape == (180, 224, 3)
     assert set(result.timings_ms) == {*STAGES, END_TO_END}
     # The segmentation overlaps the classification: the wall time is less than the stages' sum.
     stages = [result.timings_ms[stage] for stage in STAGES]
@@ -79,6 +84,7 @@ def test_segmenting_beside_the_classification_changes_no_result(
 ) -> None:
     pipeline = Pipeline(model_dirs["trusted"])
     rgb = read_image(field_png)
+    assert whole_at_any_radius(rgb.shape)  # so the two run side by side
     result = pipeline.run(rgb)
     alone = segment_cells(rgb, pipeline.segmentation_params)
     np.testing.assert_array_equal(result.segmentation.labels, alone.labels)
