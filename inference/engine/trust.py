@@ -11,7 +11,9 @@ descriptors) into per-image assessments.
 A flagged image is shown as "refer to pathologist", never as a confident class: the calibrated
 confidence is below the threshold, or the image does not look like the training data to the network
 (another laboratory, magnification, or not a smear at all), or its colours are not the training
-laboratory's stain and lighting, or it is blurred or noisier than the training pictures.
+laboratory's stain and lighting, or it is blurred or noisier than the training pictures. Every
+check fails closed: a confidence or score that is not a finite number (NaN, infinity) flags the
+image under that check's reason, and non-finite network outputs add `invalid_model_output`.
 
 The fitted state is JSON-ready (`to_dict`); its arrays are inline, small for the heads we ship
 (about 10^4 floats for a 256-wide feature layer). Where they are larger and the caller gives a folder,
@@ -34,7 +36,7 @@ import numpy as np
 from .acquisition import acquisition_descriptors
 from .calibration import fit_temperature, softmax
 from .classes import CLASS_CODES
-from .errors import EngineError, ModelArtifactError
+from .errors import DatasetError, EngineError, ModelArtifactError
 from .ood import DEFAULT_COMPONENTS, MahalanobisModel, fit_mahalanobis
 from .stain import DESCRIPTOR_SIZE, STAIN_COMPONENTS, colour_descriptors
 
@@ -48,6 +50,8 @@ REASON_LOW_CONFIDENCE = "low_confidence"
 REASON_OUT_OF_DISTRIBUTION = "out_of_distribution"
 REASON_STAIN = "stain_out_of_range"
 REASON_ACQUISITION = "focus_or_noise_out_of_range"
+# The network's logits or features for the image hold NaN or infinity: nothing it says can be used.
+REASON_INVALID_OUTPUT = "invalid_model_output"
 # The acquisition descriptor's 3 numbers are few: the model keeps every direction.
 ACQUISITION_COMPONENTS = 3
 
@@ -80,14 +84,17 @@ class Assessment:
             "probabilities": dict(zip(CLASS_CODES, (round(p, 6) for p in self.probabilities), strict=False)),
             "predicted": self.predicted_code,
             "confidence": round(self.confidence, 6),
-            "ood_score": None if math.isnan(self.ood_score) else round(self.ood_score, 6),
-            "stain_score": None if math.isnan(self.stain_score) else round(self.stain_score, 6),
-            "acquisition_score": None
-            if math.isnan(self.acquisition_score)
-            else round(self.acquisition_score, 6),
+            "ood_score": _finite_or_none(self.ood_score),
+            "stain_score": _finite_or_none(self.stain_score),
+            "acquisition_score": _finite_or_none(self.acquisition_score),
             "flagged": self.flagged,
             "reasons": list(self.reasons),
         }
+
+
+def _finite_or_none(score: float) -> float | None:
+    """A score for JSON: None where it is unknown (unchecked) or not a finite number."""
+    return round(score, 6) if math.isfinite(score) else None
 
 
 @dataclass(frozen=True)
@@ -113,8 +120,10 @@ class TrustModel:
         return self.mahalanobis.score(features)
 
     def flags(self, confidence: np.ndarray, ood: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Boolean arrays (low confidence, out of distribution)."""
-        return confidence < self.confidence_threshold, ood > self.ood_threshold
+        """Boolean arrays (low confidence, out of distribution). Written as "not within the threshold"
+        so that NaN, which compares False with everything, is flagged rather than passed."""
+        confidence, ood = np.asarray(confidence), np.asarray(ood)
+        return ~(confidence >= self.confidence_threshold), ~(ood <= self.ood_threshold)
 
     def stain_scores(self, colours: np.ndarray | None, rows: int) -> np.ndarray:
         if self.stain is None:
@@ -159,8 +168,15 @@ class TrustModel:
         stain = self.stain_scores(colours, len(probs))
         sharpness = self.acquisition_scores(acquisition, len(probs))
         low, strange = self.flags(conf, ood)
-        foreign = stain > self.stain_threshold  # nan (unchecked) is never above
-        degraded = sharpness > self.acquisition_threshold
+        # An unchecked score is NaN by design and flags nothing; a checked one flags unless it is
+        # within the threshold, so NaN from a check that was made is flagged.
+        foreign = (self.stain is not None) & ~(stain <= self.stain_threshold)
+        degraded = (self.acquisition is not None) & ~(sharpness <= self.acquisition_threshold)
+        invalid = ~(
+            np.isfinite(logits).all(axis=1)
+            & np.isfinite(features).all(axis=1)
+            & np.isfinite(probs).all(axis=1)
+        )
         out = []
         for i in range(len(probs)):
             reasons = tuple(
@@ -170,6 +186,7 @@ class TrustModel:
                     (REASON_OUT_OF_DISTRIBUTION, strange[i]),
                     (REASON_STAIN, foreign[i]),
                     (REASON_ACQUISITION, degraded[i]),
+                    (REASON_INVALID_OUTPUT, invalid[i]),
                 )
                 if on
             )
@@ -257,20 +274,28 @@ class TrustModel:
                 arrays = {name: _decode(v) for name, v in state["arrays"].items()}
             else:
                 arrays = _load_npz(state, folder)
+            n_val = int(state.get("n_val", 0))
+            # A flag-above threshold is infinite (flags nothing) only where `choose_thresholds` had no
+            # validation rows to choose it on; the acquisition check's may be -inf (refers every
+            # image: `acquisition_check.threshold_within_budget` when validation was all flagged).
             return cls(
-                temperature=float(state["temperature"]),
-                mahalanobis=MahalanobisModel.from_arrays(arrays),
-                confidence_threshold=float(state["confidence_threshold"]),
-                ood_threshold=float(state["ood_threshold"]),
+                temperature=_temperature(state["temperature"]),
+                mahalanobis=_check_arrays("arrays", lambda: MahalanobisModel.from_arrays(arrays)),
+                confidence_threshold=_threshold(state["confidence_threshold"], "confidence_threshold"),
+                ood_threshold=_threshold(state["ood_threshold"], "ood_threshold", above=n_val == 0),
                 val_flagged_rate=float(state["val_flagged_rate"]),
                 val_ece_before=float(state.get("val_ece_before", float("nan"))),
                 val_ece_after=float(state.get("val_ece_after", float("nan"))),
                 n_train=int(state.get("n_train", 0)),
-                n_val=int(state.get("n_val", 0)),
+                n_val=n_val,
                 stain=_optional_check(state, "stain"),
-                stain_threshold=float(state["stain"]["threshold"]) if state.get("stain") else math.inf,
+                stain_threshold=_threshold(state["stain"]["threshold"], "stain.threshold", above=n_val == 0)
+                if state.get("stain")
+                else math.inf,
                 acquisition=_optional_check(state, "acquisition"),
-                acquisition_threshold=float(state["acquisition"]["threshold"])
+                acquisition_threshold=_threshold(
+                    state["acquisition"]["threshold"], "acquisition.threshold", below=True
+                )
                 if state.get("acquisition")
                 else math.inf,
             )
@@ -278,13 +303,44 @@ class TrustModel:
             raise ModelArtifactError(f"The trust state in model.json is malformed: {exc}") from exc
 
 
+def _temperature(value: Any) -> float:
+    """The stored temperature: softmax divides by it, so only 0 < T < inf means anything."""
+    temperature = float(value)
+    if not (0.0 < temperature < math.inf):
+        raise ModelArtifactError(
+            f"The trust state in model.json is malformed: temperature must be a positive finite number, "
+            f"not {value!r}."
+        )
+    return temperature
+
+
+def _threshold(value: Any, name: str, *, above: bool = False, below: bool = False) -> float:
+    """A stored threshold: a finite number; +inf only where `above` allows it, -inf where `below` does.
+    NaN is never one: every comparison with it is False, which would turn its check off."""
+    threshold = float(value)
+    if math.isfinite(threshold) or (threshold == math.inf and above) or (threshold == -math.inf and below):
+        return threshold
+    raise ModelArtifactError(
+        f"The trust state in model.json is malformed: {name} must be a finite number, not {value!r}."
+    )
+
+
+def _check_arrays(name: str, build: Callable[[], MahalanobisModel]) -> MahalanobisModel:
+    """`build()`, with a ValueError from its arrays' checks naming where they are in the state."""
+    try:
+        return build()
+    except ValueError as exc:
+        raise ModelArtifactError(f"The trust state in model.json is malformed: {name}: {exc}") from exc
+
+
 def _optional_check(state: dict[str, Any], name: str) -> MahalanobisModel | None:
     """A check added after an artifact was made (the stain, the acquisition) is missing from the older
     ones: they are assessed without it."""
     check = state.get(name)
-    return (
-        MahalanobisModel.from_arrays({k: _decode(v) for k, v in check["arrays"].items()}) if check else None
-    )
+    if not check:
+        return None
+    arrays = {k: _decode(v) for k, v in check["arrays"].items()}
+    return _check_arrays(f"{name}.arrays", lambda: MahalanobisModel.from_arrays(arrays))
 
 
 def _encode(array: np.ndarray) -> dict[str, Any]:
@@ -321,12 +377,30 @@ class Thresholds:
     rate: float  # the fraction of the validation rows flagged
 
 
+# How far above the highest validation score a threshold that flags none of them lies, relative.
+_ABOVE_HIGHEST = 1e-3
+
+
 def _flag_highest(scores: np.ndarray, count: int) -> float:
     """A threshold strictly between two observed scores above which the `count` highest lie."""
     ordered = np.sort(scores)
     if count == 0:
-        return float(ordered[-1] + 1e-6 * abs(ordered[-1]) + 1e-9)
+        # Above the highest by a margin the float32 network cannot cross by itself: a batch of another
+        # size moved a score by a millionth of itself, which flagged the field that set the threshold.
+        return float(ordered[-1] + _ABOVE_HIGHEST * abs(ordered[-1]) + 1e-9)
     return float((ordered[-count - 1] + ordered[-count]) / 2)
+
+
+def _finite_scores(values: np.ndarray, what: str) -> np.ndarray:
+    """`values` as float64, or ModelArtifactError saying how many are NaN or infinite."""
+    scores = np.asarray(values, dtype=np.float64)
+    bad = int(np.count_nonzero(~np.isfinite(scores)))
+    if bad:
+        raise ModelArtifactError(
+            f"{bad} of {scores.size} validation {what} are not finite numbers (NaN or infinity): no "
+            "threshold can be chosen on them; the model's outputs on those images need checking."
+        )
+    return scores
 
 
 def choose_thresholds(
@@ -340,9 +414,13 @@ def choose_thresholds(
     The budget is split evenly between the criteria (confidence, OOD score and, when given, the
     stain score): each threshold flags its share of the most extreme rows, at a value strictly
     between two observed ones, so ties cannot push the rate over.
+
+    A confidence or score that is not a finite number is refused (`ModelArtifactError`): sorted
+    last, NaN would become the threshold itself, or be counted among the rows flagged, and the check
+    would stay off for every image.
     """
-    conf = np.asarray(confidence, dtype=np.float64)
-    scores = np.asarray(ood, dtype=np.float64)
+    conf = _finite_scores(confidence, "confidences")
+    scores = _finite_scores(ood, "out-of-distribution scores")
     n = conf.size
     if n == 0:
         return Thresholds(0.0, math.inf, math.inf, 0.0)
@@ -353,7 +431,7 @@ def choose_thresholds(
     flagged = (conf < conf_threshold) | (scores > ood_threshold)
     stain_threshold = math.inf
     if stain is not None:
-        stain_scores = np.asarray(stain, dtype=np.float64)
+        stain_scores = _finite_scores(stain, "stain scores")
         stain_threshold = _flag_highest(stain_scores, per_criterion)
         flagged |= stain_scores > stain_threshold
     return Thresholds(conf_threshold, ood_threshold, stain_threshold, float(flagged.mean()))
@@ -508,7 +586,8 @@ def labelled_folders(
     train_dir: str | Path, val_dir: str | Path
 ) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
     """The (image, label) lists of a training and a validation folder (one sub-folder per class); both
-    must hold images."""
+    must hold images, and the training folder every class: a class it lacks would have no training
+    statistics, so its images could not be judged (`DatasetError`). Validation may lack a class."""
     from .evaluation import list_labelled_images
 
     train = list_labelled_images(train_dir)
@@ -516,6 +595,14 @@ def labelled_folders(
     if not train or not val:
         raise ModelArtifactError(
             "Trust is fitted on labelled images in both the training and validation folders."
+        )
+    seen = {label for _, label in train}
+    missing = [code for index, code in enumerate(CLASS_CODES) if index not in seen]
+    if missing:
+        raise DatasetError(
+            f"The training folder {str(train_dir)!r} has no images of class(es) {', '.join(missing)}: "
+            "trust is fitted on every class, since a class without training images has no statistics "
+            "to judge its images by."
         )
     return train, val
 

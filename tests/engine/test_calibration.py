@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from inference.engine.calibration import fit_temperature, negative_log_likelihood, softmax
+from inference.engine.errors import ModelArtifactError
 from inference.engine.metrics import expected_calibration_error
 
 
@@ -59,3 +60,12 @@ def test_a_validation_set_without_errors_keeps_the_model_scale() -> None:
     assert fit_temperature(logits, labels) == 1.0
     labels[0] = (labels[0] + 1) % 4
     assert 0.05 < fit_temperature(logits, labels) < 1.0
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_logits_that_are_not_finite_are_refused(bad: float) -> None:
+    # A NaN among the logits gave T = 0.31, a number that means nothing, without a word.
+    logits, labels = _calibrated_sample(200, seed=3)
+    logits[5, 1] = bad
+    with pytest.raises(ModelArtifactError, match="1 of 200 validation rows"):
+        fit_temperature(logits, labels)
