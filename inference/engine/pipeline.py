@@ -141,6 +141,13 @@ class PipelineResult:
     stain_correction: dict[str, float] = field(default_factory=lambda: {"hue_shift": 0.0, "chroma_gain": 1.0})
 
     @property
+    def gradcam_empty(self) -> bool:
+        """The Grad-CAM heatmap is all zero: no region of the field is positive evidence for the
+        class it explains, and its overlay is plain blue. A UI should say so ("no region stood
+        out"), not show the overlay as if it located anything."""
+        return not bool(np.any(self.gradcam_heatmap > 0.0))
+
+    @property
     def blast_count(self) -> int:
         return sum(cell.is_blast for cell in self.cells)
 
@@ -157,6 +164,7 @@ class PipelineResult:
             "image_height": self.image_shape[0],
             "image_width": self.image_shape[1],
             "classification": self.classification.to_dict(),
+            "gradcam_empty": self.gradcam_empty,
             "segmentation": self.segmentation.to_dict(),
             "cells": [cell.to_dict() for cell in self.cells],
             "ai_blast_count": self.blast_count,
@@ -347,9 +355,10 @@ class Pipeline:
     ) -> tuple[Assessment, np.ndarray, list[np.ndarray]]:
         """The pooled call of a field of `shape` too large to classify whole, from its `views`
         (`field_views`) prepared as `batch`; its Grad-CAM heatmap at the field's size, each view's map
-        of the pooled class averaged where views overlap; and each view's last convolutional maps (for
-        the per-cell calls)."""
-        from .gradcam import resize_heatmap
+        of the pooled class on one scale (its raw peak over the strongest view's) and averaged where
+        views overlap (`pool_view_heatmaps`); and each view's last convolutional maps (for the
+        per-cell calls)."""
+        from .gradcam import pool_view_heatmaps
 
         features, logits = self.predictor.features_and_logits(batch)
         pooled = pooled_assessment(
@@ -358,17 +367,16 @@ class Pipeline:
                 for row, feature, image in zip(logits, features, batch, strict=True)
             ]
         )
-        heat = np.zeros(shape[:2], np.float32)
-        cover = np.zeros(shape[:2], np.float32)
-        view_maps = []
-        for view, image in zip(views, batch, strict=True):
+        heatmaps, peaks, view_maps = [], [], []
+        for image in batch:
             explained = self.predictor.predict(image, prepared=True, class_index=pooled.predicted_index)
             assert explained.gradcam is not None
             assert explained.conv_maps is not None
-            heat[view.area] += resize_heatmap(explained.gradcam.heatmap, view.height, view.width)
-            cover[view.area] += 1.0
+            heatmaps.append(explained.gradcam.heatmap)
+            peaks.append(explained.gradcam.peak)
             view_maps.append(np.asarray(explained.conv_maps, dtype=np.float64))
-        return pooled, heat / np.maximum(cover, 1.0), view_maps
+        heat = pool_view_heatmaps(shape, [view.area for view in views], heatmaps, peaks)
+        return pooled, heat, view_maps
 
     def cell_logits(
         self,

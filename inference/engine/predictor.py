@@ -1,9 +1,9 @@
 """Classifying images with a model artifact: loaded once per process, compiled once.
 
-One compiled pass gives the probabilities and the Grad-CAM of the predicted class (the Grad-CAM
-model shares the classifier's layers, so the logits it returns are the classifier's). Batches go
-through fixed-signature `tf.function`s in chunks, never eager `model.predict`, so worker memory
-stays flat. If `model.json` carries a fitted temperature (`trust.temperature`), probabilities are
+One compiled pass gives the probabilities and the Grad-CAM of the predicted class with its raw peak
+(the Grad-CAM model shares the classifier's layers, so the logits it returns are the classifier's).
+Batches go through fixed-signature `tf.function`s in chunks, never eager `model.predict`, so worker
+memory stays flat. If `model.json` carries a fitted temperature (`trust.temperature`), probabilities are
 `softmax(logits / T)`; the raw logits are returned too.
 """
 
@@ -128,16 +128,16 @@ class Predictor:
         with self._lock:
             if gradcam:
                 index = tf.constant([-1 if class_index is None else class_index], dtype=tf.int32)
-                cams, logits, maps = self._gradcam(tf.constant(batch), index)
-                cam, conv_maps = cams.numpy()[0], maps.numpy()[0]
+                cams, peaks, logits, maps = self._gradcam(tf.constant(batch), index)
+                cam, peak, conv_maps = cams.numpy()[0], float(peaks.numpy()[0]), maps.numpy()[0]
             else:
-                logits, cam, conv_maps = self._logits_fn(tf.constant(batch)), None, None
+                logits, cam, peak, conv_maps = self._logits_fn(tf.constant(batch)), None, 0.0, None
         logit_row = logits.numpy()[0]
         probabilities = softmax(logit_row, self.temperature)
         predicted = int(np.argmax(logit_row))
         explained = None
         if cam is not None:
-            explained = explain(model_input, cam, predicted if class_index is None else class_index)
+            explained = explain(model_input, cam, predicted if class_index is None else class_index, peak)
         return Prediction(
             class_index=predicted,
             class_code=self.classes[predicted],

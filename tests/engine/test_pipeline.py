@@ -340,3 +340,58 @@ def test_a_field_referred_for_its_focus_has_its_counts_cautioned(model_dirs: dic
         data["caution_texts"][data["cautions"].index(CAUTION_ACQUISITION)]
         == CAUTION_TEXTS[CAUTION_ACQUISITION]
     )
+
+
+def test_a_views_field_heat_map_keeps_each_views_strength(model_dirs: dict[str, Path]) -> None:
+    # A field of two views side by side: a smear, and the same smear faded (weaker evidence). Each
+    # view's map is normalised to its own peak; the field's map must show the faded view weaker, in
+    # proportion to its raw peak, not as hot as the strong one.
+    from inference.engine.field_views import View, view_inputs
+
+    from .test_gradcam import eager_raw_peak
+
+    smear = smear_like(np.random.default_rng(7), tint=0, size=(224, 224))
+    rgb = np.concatenate([smear, (smear * 0.3).astype(np.uint8)], axis=1)
+    views = [View(0, 0, 224, 224), View(0, 224, 224, 224)]
+    pipeline = Pipeline(model_dirs["trusted"])
+    batch = view_inputs(rgb, views)
+    pooled, heat, _ = pipeline._classify_views(rgb.shape, views, batch)
+    peaks = [eager_raw_peak(pipeline.predictor, image, pooled.predicted_index) for image in batch]
+    ratio = peaks[1] / peaks[0]
+    assert ratio < 0.6  # the faded view's evidence is much weaker
+    assert heat.shape == rgb.shape[:2]
+    assert heat[:, :224].max() >= 0.9
+    assert heat[:, 224:].max() == pytest.approx(ratio, abs=0.05)
+    assert heat[:, 224:].mean() < heat[:, :224].mean()
+
+
+def zero_evidence_pipeline(folder: Path) -> Pipeline:
+    """A tiny model whose class 0 always wins by its bias alone: nothing in an image is evidence
+    for it, so its Grad-CAM is all zero."""
+    pipeline = Pipeline(make_tiny_artifact(folder))
+    logits = pipeline.predictor.model.get_layer("logits")
+    kernel, bias = logits.get_weights()
+    kernel[:, 0] = 0.0
+    bias[0] = 100.0
+    logits.set_weights([kernel, bias])
+    return pipeline
+
+
+def test_an_all_zero_gradcam_is_reported_empty(
+    model_dirs: dict[str, Path], field_png: Path, tmp_path: Path
+) -> None:
+    pipeline = zero_evidence_pipeline(tmp_path / "zero")
+    result = pipeline.run(field_png)
+    assert result.classification.predicted == CLASS_CODES[0]
+    assert not result.gradcam_heatmap.any()
+    data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert data["gradcam_empty"] is True
+    # So is a field classified in views, none of which has any evidence.
+    tiled = pipeline.run(Perturbation(tile=2).apply(touching_field(radius=8).rgb))
+    assert field_views(tiled.image_shape, tiled.segmentation.cell_radius_px) is not None
+    assert not tiled.gradcam_heatmap.any()
+    assert tiled.to_dict()["gradcam_empty"] is True
+    # A map with evidence somewhere is not.
+    usual = Pipeline(model_dirs["trusted"]).run(field_png)
+    assert usual.gradcam_heatmap.max() > 0.5
+    assert usual.to_dict()["gradcam_empty"] is False
