@@ -138,3 +138,13 @@ def test_degradations_follow_the_order_a_picture_is_made_in() -> None:
     assert not p.is_identity
     blurred_then_halved = Perturbation(scale=0.5).apply(Perturbation(blur_sigma=2.0).apply(_edge()))
     np.testing.assert_array_equal(Perturbation(blur_sigma=2.0, scale=0.5).apply(_edge()), blurred_then_halved)
+
+
+def test_exposure_scales_every_channel_and_clips_at_white() -> None:
+    rgb = np.array([[[200, 150, 100], [240, 230, 250], [10, 20, 30]]], np.uint8)
+    longer = parse_perturbation("exposure=1.2")
+    assert longer == Perturbation(exposure=1.2)
+    assert longer.describe() == "exposure=1.2"
+    # The light one turns white, the others keep their hue (unlike brightness, which keeps saturation).
+    np.testing.assert_array_equal(longer.apply(rgb), [[[240, 180, 120], [255, 255, 255], [12, 24, 36]]])
+    assert Perturbation(brightness=1.2).apply(rgb)[0, 1].min() < 255
