@@ -17,7 +17,7 @@ from marrowfind.admin_site.site import may_use_admin
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["name", "version", "backbone", "is_active", "weights_sha256", "created_at"]
+    list_display = ["name", "version", "backbone", "is_active", "weights_sha256", "created_at", "updated_at"]
     list_filter = ["is_active", "backbone"]
     search_fields = ["name", "version", "weights_sha256"]
     actions = ["activate"]
@@ -50,13 +50,20 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
             return
         chosen = queryset.get()
-        if chosen.is_active:
-            self.message_user(request, f"{chosen} is already active.", messages.INFO)
-            return
         try:
-            activate_model(chosen, actor=request.user)  # verifies the weights on disk, audits the switch
+            # Verifies the folder on disk against the record, audits the switch; a refusal, an unreadable
+            # model.json or a simultaneous activation is a ModelArtifactError, shown, never a server error.
+            switched = activate_model(chosen, actor=request.user)
         except ModelArtifactError as exc:
-            self.message_user(request, f"{chosen} was not activated: {exc}", messages.ERROR)
+            outcome = "is still the active model, but" if chosen.is_active else "was not activated:"
+            self.message_user(request, f"{chosen.name} {chosen.version} {outcome} {exc}", messages.ERROR)
+            return
+        if not switched:
+            self.message_user(
+                request,
+                f"{chosen.name} {chosen.version} is already the active model; nothing changed.",
+                messages.INFO,
+            )
             return
         self.message_user(
             request, f"{chosen.name} {chosen.version} is now the active model.", messages.SUCCESS

@@ -16,6 +16,13 @@ class ModelVersion(BaseModel):
     preprocessing = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict)
     manifest = models.JSONField(default=dict, help_text="The artifact's model.json as registered.")
+    model_json_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="sha256 of model.json's content as registered (canonical JSON: key order and spacing do "
+        "not count); activation refuses a folder whose model.json differs. Empty on versions registered "
+        "before it was recorded: those are compared with the stored model.json instead.",
+    )
     path = models.CharField(max_length=500, help_text="The artifact folder on the workers' file system.")
     is_active = models.BooleanField(default=False)
 

@@ -1,12 +1,16 @@
 """The model registry: which trained artifacts exist and which one the workers use.
 
 Reads and verifies `model.json` and the weights' sha256 without TensorFlow, so it runs in the web
-process. Registering the same weights twice is a no-op, except that a moved folder's stored path
-is updated; a new version is a new row.
+process. One set of weights is one row. Registering them again records what changed on disk since:
+a moved folder's path, or a model.json rewritten in place (a trust state fitted again, say), both
+audited with the values they replace; unchanged, it is a no-op. Activation refuses a folder that no
+longer matches its row, so the row always describes the model that runs. New weights are a new row.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -14,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from cases.audit import record_event, snapshot
+from cases.audit.service import changed_values
 from cases.models.audit import AuditAction
 from inference.engine.artifact import read_model_info, verify_weights
 from inference.engine.errors import ModelArtifactError
@@ -47,17 +52,65 @@ def artifact_path(version: ModelVersion) -> Path:
 def _backbone_name(info: dict[str, Any]) -> str:
     """`backbone` in model.json is a name, or a dict with the name and the starting weights."""
     backbone = info.get("backbone") or info["architecture"].get("backbone", "")
-    return str(backbone.get("name", "") if isinstance(backbone, dict) else backbone)[:40]
+    return str(backbone.get("name", "") if isinstance(backbone, dict) else backbone)
+
+
+def model_json_sha256(info: dict[str, Any]) -> str:
+    """sha256 of model.json's content; its layout (key order, spacing) does not count, so a file
+    rewritten unchanged is no change."""
+    text = json.dumps(info, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _changed_entries(version: ModelVersion, info: dict[str, Any]) -> list[str]:
+    """The top-level model.json entries that differ from the row's; empty when the row matches.
+
+    Versions registered before the sha256 was recorded are compared with their stored model.json."""
+    if version.model_json_sha256 == model_json_sha256(info):
+        return []
+    recorded = version.manifest if isinstance(version.manifest, dict) else {}
+    if not version.model_json_sha256 and recorded == info:
+        return []
+    changed = sorted(key for key in recorded.keys() | info.keys() if recorded.get(key) != info.get(key))
+    return changed or ["the way its numbers are written"]
+
+
+def _within_limit(field: str, value: str, what: str, fix: str) -> str:
+    """`value` for a column, refused (never cut short: a cut version could name other weights) when
+    longer than the column holds."""
+    limit: int | None = getattr(ModelVersion._meta.get_field(field), "max_length", None)
+    if limit is not None and len(value) > limit:
+        raise ModelArtifactError(
+            f"{what} {value[:60]!r}... is {len(value)} characters long; the registry holds at most "
+            f"{limit}. {fix}"
+        )
+    return value
+
+
+def _described_fields(info: dict[str, Any]) -> dict[str, Any]:
+    """The row's fields that describe a model.json (its name and version are the row's identity)."""
+    return {
+        "backbone": _within_limit(
+            "backbone", _backbone_name(info), "The backbone name", "Shorten it in model.json."
+        ),
+        "classes": list(info["classes"]),
+        "preprocessing": dict(info.get("preprocessing") or {}),
+        "metrics": dict(info.get("metrics") or {}),
+        "manifest": info,
+        "model_json_sha256": model_json_sha256(info),
+    }
 
 
 @dataclass(frozen=True)
 class Registration:
-    """What `register_artifact` did: the version, whether it is new, and the stored folder it replaced
-    (`moved_from`) when known weights were registered again from the folder they had moved to."""
+    """What `register_artifact` did: the version, whether it is new, the stored folder it replaced
+    (`moved_from`) when known weights were registered again from the folder they had moved to, and the
+    model.json entries whose change it recorded (`updated`)."""
 
     version: ModelVersion
     created: bool
     moved_from: str | None = None
+    updated: tuple[str, ...] = ()
 
 
 def _holds_weights(folder: Path, sha: str) -> bool:
@@ -70,47 +123,120 @@ def _holds_weights(folder: Path, sha: str) -> bool:
     return bool(info["weights"]["sha256"] == sha)
 
 
+def _locked_version(sha: str) -> ModelVersion | None:
+    return ModelVersion.objects.select_for_update().filter(weights_sha256=sha).first()
+
+
+def _refuse_taken_name(name: str, label: str) -> None:
+    taken = ModelVersion.objects.filter(name=name, version=label).first()
+    if taken is not None:
+        raise ModelArtifactError(
+            f"{name} {label} is already registered with other weights (sha256 {taken.weights_sha256}); "
+            "a version names one set of weights. Give this model another 'version' in its model.json "
+            "and register it again."
+        )
+
+
+def _create_version(
+    sha: str, fields: dict[str, Any], actor: User | AnonymousUser | None
+) -> tuple[ModelVersion, bool]:
+    """(a new row, audited, True); or (the row of these weights, False) when a registration of them
+    committed first: a double submit is answered like a second registration, not with an error."""
+    _refuse_taken_name(fields["name"], fields["version"])
+    try:
+        with transaction.atomic():  # a savepoint: the outer transaction survives a refused insert
+            version = ModelVersion.objects.create(weights_sha256=sha, **fields)
+    except IntegrityError:
+        existing = _locked_version(sha)
+        if existing is None:
+            _refuse_taken_name(fields["name"], fields["version"])  # taken meanwhile for other weights
+            raise
+        return existing, False
+    record_event(actor=actor, action=AuditAction.CREATE, target=version, after=snapshot(version))
+    return version, True
+
+
 def register_artifact(
     folder: str | Path, *, activate: bool = False, actor: User | AnonymousUser | None = None
 ) -> Registration:
-    """Verify an artifact folder and record it. Known weights (same sha256) keep their row; its stored
-    folder moves to `folder` when the stored one no longer holds those weights (audited)."""
+    """Verify an artifact folder and record it. Known weights (same sha256) keep their row: when the
+    stored folder no longer holds them, the row moves to `folder`; when the row's folder has a changed
+    model.json, the row takes it (both audited with the values they replace)."""
     folder = Path(folder)
     info = read_model_info(folder)
     verify_weights(folder, info)
     sha = str(info["weights"]["sha256"])
-    moved_from = None
+    described = _described_fields(info)
+    # Refused here, before any write: the database would cut them short or fail with a bare error.
+    fields = {
+        "name": _within_limit(
+            "name",
+            str(info.get("name") or folder.name),
+            "The model name",
+            "Give model.json a shorter 'name'.",
+        ),
+        "version": _within_limit(
+            "version",
+            str(info.get("version") or info.get("created_at") or sha[:12]),
+            "The model version",
+            "Give model.json a shorter 'version'.",
+        ),
+        "path": _within_limit(
+            "path", _stored_path(folder), "The model folder's path", "Move the folder to a shorter path."
+        ),
+        **described,
+    }
     with transaction.atomic():
-        version = ModelVersion.objects.select_for_update().filter(weights_sha256=sha).first()
-        created = version is None
+        version = _locked_version(sha)
+        created = False
         if version is None:
-            version = ModelVersion.objects.create(
-                name=str(info.get("name") or folder.name),
-                version=str(info.get("version") or info.get("created_at") or sha[:12])[:40],
-                backbone=_backbone_name(info),
-                weights_sha256=sha,
-                classes=list(info["classes"]),
-                preprocessing=dict(info.get("preprocessing") or {}),
-                metrics=dict(info.get("metrics") or {}),
-                manifest=info,
-                path=_stored_path(folder),
-            )
-            record_event(actor=actor, action=AuditAction.CREATE, target=version, after=snapshot(version))
-        elif version.path != _stored_path(folder) and not _holds_weights(artifact_path(version), sha):
-            moved_from = version.path
-            version.path = _stored_path(folder)
-            version.save(update_fields=["path", "updated_at"])
-            record_event(
-                actor=actor,
-                action=AuditAction.UPDATE,
-                target=version,
-                before={"path": moved_from},
-                after={"path": version.path},
-            )
-            log.info("Model %s moved: its folder is now %s (was %s).", version, version.path, moved_from)
+            version, created = _create_version(sha, fields, actor)
+        registration = (
+            Registration(version, created=True)
+            if created
+            else _record_changes(version, folder, info, described, actor)
+        )
         if activate and not version.is_active:
             activate_model(version, actor=actor)
-    return Registration(version, created, moved_from)
+    return registration
+
+
+def _record_changes(
+    version: ModelVersion,
+    folder: Path,
+    info: dict[str, Any],
+    described: dict[str, Any],
+    actor: User | AnonymousUser | None,
+) -> Registration:
+    """Registered weights registered again: bring the row up to date with what `folder` holds."""
+    path = _stored_path(folder)
+    changed = _changed_entries(version, info)
+    if version.path != path and _holds_weights(artifact_path(version), version.weights_sha256):
+        # Another copy of registered weights: the row keeps describing the folder it names.
+        if changed:
+            raise ModelArtifactError(
+                f"These weights are registered as {version.name} {version.version} from {version.path!r}, "
+                f"and this folder's model.json differs from the registered one ({', '.join(changed)}). "
+                "One version has one folder: register that folder, or remove it first to make this one "
+                "the registered folder."
+            )
+        return Registration(version, created=False)
+    if version.path == path and not changed:
+        return Registration(version, created=False)
+    before = snapshot(version)
+    moved_from = version.path if version.path != path else None
+    version.path = path
+    for field, value in described.items():
+        setattr(version, field, value)
+    version.save()
+    # The replaced values stay in the audit trail: earlier analyses were made with them.
+    old, new = changed_values(before, snapshot(version))
+    record_event(actor=actor, action=AuditAction.UPDATE, target=version, before=old, after=new)
+    if moved_from is not None:
+        log.info("Model %s moved: its folder is now %s (was %s).", version, version.path, moved_from)
+    if changed:
+        log.info("Model %s: its changed model.json was recorded (%s).", version, ", ".join(changed))
+    return Registration(version, created=False, moved_from=moved_from, updated=tuple(changed))
 
 
 def register_model(
@@ -121,10 +247,13 @@ def register_model(
     return registration.version, registration.created
 
 
-def activate_model(version: ModelVersion, *, actor: User | AnonymousUser | None = None) -> ModelVersion:
-    """Make `version` the one new analyses use; earlier analyses keep pointing at theirs.
+def activate_model(version: ModelVersion, *, actor: User | AnonymousUser | None = None) -> bool:
+    """Make `version` the one new analyses use; earlier analyses keep pointing at theirs. Returns False,
+    changing and auditing nothing, when it already is.
 
-    Its folder must still hold the weights it was registered with (not only match its own model.json)."""
+    Its folder must still hold what it was registered with: the same weights (not only weights that
+    match its own model.json) and the same model.json."""
+    version.refresh_from_db()  # a registration may have brought it up to date meanwhile
     folder = artifact_path(version)
     info = read_model_info(folder)
     verify_weights(folder, info)
@@ -134,23 +263,43 @@ def activate_model(version: ModelVersion, *, actor: User | AnonymousUser | None 
             f"than {version.name} {version.version} was registered with ({version.weights_sha256}); "
             "not activated. Register the folder as a new version, or restore the registered weights there."
         )
-    with transaction.atomic():
-        previous = (
-            ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=version.pk).first()
+    changed = _changed_entries(version, info)
+    if changed:
+        fix = f"Record the change with `manage.py register_model {version.path}` (audited)"
+        # The workers reload a changed model.json, so an active version's record is already out of date.
+        outcome = (
+            f"runs. {fix}." if version.is_active else f"would run; not activated. {fix}, then activate it."
         )
-        if previous is not None:
-            previous.is_active = False
-            previous.save(update_fields=["is_active", "updated_at"])
-        version.is_active = True
-        version.save(update_fields=["is_active", "updated_at"])
-        record_event(
-            actor=actor,
-            action=AuditAction.UPDATE,
-            target=version,
-            before={"active_version": str(previous.external_id) if previous else None},
-            after={"active_version": str(version.external_id)},
+        raise ModelArtifactError(
+            f"The model.json in {version.path!r} has changed since {version.name} {version.version} was "
+            f"registered ({', '.join(changed)}), so its record no longer describes the model that {outcome}"
         )
-    return version
+    try:
+        with transaction.atomic():
+            current = ModelVersion.objects.select_for_update().filter(is_active=True).first()
+            if current is not None and current.pk == version.pk:
+                version.is_active = True
+                return False
+            if current is not None:
+                current.is_active = False
+                current.save(update_fields=["is_active", "updated_at"])
+            version.is_active = True
+            version.save(update_fields=["is_active", "updated_at"])
+            record_event(
+                actor=actor,
+                action=AuditAction.UPDATE,
+                target=version,
+                before={"active_version": str(current.external_id) if current else None},
+                after={"active_version": str(version.external_id)},
+            )
+    except IntegrityError as exc:
+        # Two activations at once: the other one switched first (one active version is a constraint).
+        version.is_active = False
+        raise ModelArtifactError(
+            f"{version.name} {version.version} was not activated: another activation ran at the same "
+            "time. Try again (see `manage.py list_models` for the active version)."
+        ) from exc
+    return True
 
 
 def active_model() -> ModelVersion | None:

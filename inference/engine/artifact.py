@@ -162,9 +162,25 @@ def read_model_info(folder: str | Path) -> dict[str, Any]:
     path = folder / MODEL_JSON
     if not path.is_file():
         raise ModelArtifactError(f"Model folder {folder.name!r} has no {MODEL_JSON}.")
+
+    # NaN, Infinity and numbers too large for a float are not JSON; the registry's database refuses
+    # them, and a NaN threshold in `trust` would silently never flag anything.
+    def finite(text: str) -> float:
+        value = float(text)
+        if not np.isfinite(value):
+            raise ValueError(f"{text[:20]!r} is not a finite number")
+        return value
+
+    def not_a_number(text: str) -> float:
+        raise ValueError(f"{text} is not a JSON number")
+
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        info = json.loads(path.read_text(encoding="utf-8"), parse_float=finite, parse_constant=not_a_number)
+    except OSError as exc:
+        raise ModelArtifactError(f"Cannot read {MODEL_JSON} in {folder.name!r}: {exc}") from exc
+    except RecursionError as exc:
+        raise ModelArtifactError(f"{MODEL_JSON} in {folder.name!r} is nested too deeply to read.") from exc
+    except ValueError as exc:  # also a bad encoding, or an integer of more than 4,300 digits
         raise ModelArtifactError(f"{MODEL_JSON} in {folder.name!r} is not valid JSON: {exc}") from exc
     if not isinstance(info, dict):
         raise ModelArtifactError(f"{MODEL_JSON} in {folder.name!r} is not a JSON object.")

@@ -105,7 +105,7 @@ def build_centre_net() -> Any:
 def read_centre_info(folder: Path) -> dict[str, Any]:
     try:
         info = json.loads((folder / MODEL_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deeply to parse
         raise ModelArtifactError(f"{folder.name}: {MODEL_JSON} is missing or not JSON ({exc}).") from exc
     if not isinstance(info, dict):
         raise ModelArtifactError(f"{folder.name}: {MODEL_JSON} is not a JSON object.")

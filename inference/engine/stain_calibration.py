@@ -98,7 +98,8 @@ class StainCalibration:
         name = Path(path).name
         try:
             data = json.loads(Path(path).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # ValueError: bad JSON or encoding, or an integer too long to convert; RecursionError: deep nesting.
+        except (OSError, ValueError, RecursionError) as exc:
             raise StainCalibrationError(f"Cannot read the stain calibration {name}: {exc}") from exc
         if not isinstance(data, dict):
             raise StainCalibrationError(f"{name} is not a stain calibration (a JSON object).")

@@ -1,4 +1,5 @@
-"""The system checks on `MARROWFIND_CENTRE_MODEL_DIR` and `MARROWFIND_RADIUS_MODEL_DIR`."""
+"""The system checks on `MARROWFIND_CENTRE_MODEL_DIR`, `MARROWFIND_RADIUS_MODEL_DIR` and
+`MARROWFIND_STAIN_CALIBRATION`: a bad file is an error with its code, never a crash of `manage.py check`."""
 
 from __future__ import annotations
 
@@ -70,3 +71,24 @@ def test_the_stain_calibration_variable_is_checked(tmp_path: Path, monkeypatch: 
     assert error.id == "inference.E003"
     assert "hue_shift must be a number" in error.msg
     assert "calibrate_stain" in (error.hint or "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"hue_shift": 1' + "0" * 5000 + "}", '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}"],
+    ids=["5001-digit number", "nested 100000 deep"],
+)
+def test_a_hostile_json_file_is_reported_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    (tmp_path / "stain.json").write_text(text)
+    monkeypatch.setenv(STAIN_CALIBRATION_ENV, str(tmp_path / "stain.json"))
+    (error,) = stain_calibration_check()
+    assert error.id == "inference.E003"
+    assert "Cannot read the stain calibration" in error.msg
+    (tmp_path / "centre").mkdir()
+    (tmp_path / "centre" / MODEL_JSON).write_text(text)
+    monkeypatch.setenv(CENTRE_MODEL_ENV, str(tmp_path / "centre"))
+    (error,) = centre_model_check()
+    assert error.id == "inference.E001"
+    assert "model.json is missing or not JSON" in error.msg

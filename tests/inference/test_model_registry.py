@@ -16,25 +16,7 @@ from cases.models import AuditEvent
 from inference.engine.errors import ModelArtifactError
 from inference.models import ModelVersion
 from inference.registry import activate_model, ensure_default_model, register_model
-
-
-def make_artifact(folder: Path, payload: bytes = b"weights-v1", name: str = "tiny") -> Path:
-    """An artifact folder as the engine writes it (the registry never loads the weights)."""
-    folder.mkdir(parents=True)
-    (folder / "weights.npz").write_bytes(payload)
-    info = {
-        "format_version": 1,
-        "name": name,
-        "backbone": "mobilenet",
-        "architecture": {"backbone": "mobilenet"},
-        "classes": ["benign", "early_pre_b", "pre_b", "pro_b"],
-        "preprocessing": {"clahe": {"clip_limit": 2.0}},
-        "metrics": {"val": {"accuracy": 0.99}},
-        "weights": {"file": "weights.npz", "sha256": hashlib.sha256(payload).hexdigest()},
-        "created_at": "2026-11-25T10:00:00+00:00",
-    }
-    (folder / "model.json").write_text(json.dumps(info))
-    return folder
+from tests.inference.model_artifacts import make_artifact
 
 
 @pytest.mark.django_db

@@ -24,7 +24,12 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         with audit_context(source=AuditSource.COMMAND, actor_label="manage.py activate_model"):
             try:
-                activate_model(version)
+                switched = activate_model(version)
             except ModelArtifactError as exc:
                 raise CommandError(str(exc)) from exc
+        if not switched:
+            self.stdout.write(
+                f"{version.name} {version.version} is already the active model; nothing changed."
+            )
+            return
         self.stdout.write(f"Active model: {version}")

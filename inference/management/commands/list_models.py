@@ -22,6 +22,7 @@ class Command(BaseCommand):
                 "version": v.version,
                 "backbone": v.backbone,
                 "weights_sha256": v.weights_sha256,
+                "model_json_sha256": v.model_json_sha256 or None,  # None: registered before it was recorded
                 "active": v.is_active,
                 "path": v.path,
             }

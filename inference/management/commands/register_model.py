@@ -35,6 +35,7 @@ class Command(BaseCommand):
             "active": version.is_active,
             "path": version.path,
             "moved_from": registration.moved_from,
+            "model_json_changes": list(registration.updated),
         }
         if options["json"]:
             self.stdout.write(json.dumps(result))
@@ -45,4 +46,9 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Its folder {registration.moved_from!r} no longer holds these weights: "
                 f"the stored path is now {version.path!r}."
+            )
+        if registration.updated:
+            self.stdout.write(
+                f"Its model.json had changed since it was registered ({', '.join(registration.updated)}): "
+                "the record now matches it, and the values it replaced are in the audit trail."
             )

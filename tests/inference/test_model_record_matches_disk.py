@@ -1,0 +1,109 @@
+"""A version's record describes the model.json that runs: a model.json changed after registration
+(classes reordered, a trust state fitted again) is refused at activation until it is registered again,
+which updates the record and keeps the values it replaced in the audit trail."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from cases.models import AuditEvent
+from inference.engine.errors import ModelArtifactError
+from inference.models import ModelVersion
+from inference.registry import activate_model, register_artifact, register_model
+from tests.inference.model_artifacts import make_artifact, model_json, write_model_json
+
+pytestmark = pytest.mark.django_db
+
+REORDERED = ["pro_b", "pre_b", "early_pre_b", "benign"]
+
+
+def _edit(folder: Path) -> None:
+    """What `fit_acquisition_check` or a hand edit does: same weights, another model.json."""
+    info = model_json(folder)
+    write_model_json(folder, {**info, "classes": REORDERED, "trust": {"temperature": 9.0}})
+
+
+def test_activation_refuses_a_changed_model_json_and_says_to_register_it(tmp_path: Path) -> None:
+    folder = make_artifact(tmp_path / "m1")
+    version, _ = register_model(folder)
+    _edit(folder)
+    with pytest.raises(ModelArtifactError, match=r"has changed since tiny .* \(classes, trust\)") as refusal:
+        activate_model(version)
+    assert f"manage.py register_model {version.path}" in str(refusal.value)
+    with pytest.raises(CommandError, match="register_model"):
+        call_command("activate_model", version.weights_sha256[:12])
+    version.refresh_from_db()
+    assert not version.is_active
+
+
+def test_an_active_version_whose_model_json_changed_is_reported_out_of_date(tmp_path: Path) -> None:
+    folder = make_artifact(tmp_path / "m1")
+    version, _ = register_model(folder, activate=True)
+    _edit(folder)  # e.g. `fit_acquisition_check` on the active model: the workers reload it
+    with pytest.raises(ModelArtifactError, match=r"no longer describes the model that runs\. Record"):
+        activate_model(version)
+    assert register_artifact(folder).updated == ("classes", "trust")
+    assert activate_model(version) is False
+
+
+def test_registering_again_records_the_change_and_audits_what_it_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = make_artifact(tmp_path / "m1")
+    version, _ = register_model(folder)
+    _edit(folder)
+    call_command("register_model", str(folder), "--json")
+    result = json.loads(capsys.readouterr().out)
+    assert (result["created"], result["model_json_changes"]) == (False, ["classes", "trust"])
+    updated = ModelVersion.objects.get()
+    assert updated.pk == version.pk
+    assert updated.classes == REORDERED
+    assert updated.manifest["trust"] == {"temperature": 9.0}
+    assert updated.model_json_sha256 != version.model_json_sha256
+    event = AuditEvent.objects.get(action="update", target_id=str(version.external_id))
+    assert event.before["classes"] == ["benign", "early_pre_b", "pre_b", "pro_b"]
+    assert event.after["classes"] == REORDERED
+    assert event.before["manifest"].get("trust") is None
+    assert "path" not in event.before  # the folder did not move
+    assert activate_model(updated)
+
+
+def test_a_rewritten_but_unchanged_model_json_is_no_change(tmp_path: Path) -> None:
+    folder = make_artifact(tmp_path / "m1")
+    version, _ = register_model(folder)
+    info = model_json(folder)
+    (folder / "model.json").write_text(json.dumps(dict(reversed(info.items())), indent=4))
+    assert register_artifact(folder).updated == ()
+    assert not AuditEvent.objects.filter(action="update").exists()
+    assert activate_model(version)
+
+
+def test_a_version_registered_before_the_sha256_is_checked_against_its_stored_model_json(
+    tmp_path: Path,
+) -> None:
+    folder = make_artifact(tmp_path / "m1")
+    version, _ = register_model(folder)
+    ModelVersion.objects.filter(pk=version.pk).update(model_json_sha256="")  # as the migration leaves it
+    assert activate_model(version)
+    _edit(folder)
+    ModelVersion.objects.filter(pk=version.pk).update(is_active=False)
+    with pytest.raises(ModelArtifactError, match=r"has changed since .* \(classes, trust\)"):
+        activate_model(version)
+    assert register_artifact(folder).updated == ("classes", "trust")
+    version.refresh_from_db()
+    assert version.model_json_sha256
+
+
+def test_a_copy_with_another_model_json_does_not_rewrite_the_record(tmp_path: Path) -> None:
+    version, _ = register_model(make_artifact(tmp_path / "registered"))
+    shutil.copytree(tmp_path / "registered", tmp_path / "copy")
+    _edit(tmp_path / "copy")
+    with pytest.raises(ModelArtifactError, match="register that folder"):
+        register_model(tmp_path / "copy")
+    version.refresh_from_db()
+    assert version.classes == ["benign", "early_pre_b", "pre_b", "pro_b"]
