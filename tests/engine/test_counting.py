@@ -195,9 +195,11 @@ def test_evaluate_counting_onwrite_generated_voc_folder(tmp_path: Path) -> None:
         "pred_red": 10,
         "red_boxes_found": 10,
         "recount_red": None,
+        "cautions": (),
         "true_total": 12,
         "pred_total": 12,
     }
+    assert summary["cautions"] == {}
 
 
 def test_recount_of_an_unknown_image_is_refused(tmp_path: Path) -> None:

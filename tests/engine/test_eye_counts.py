@@ -83,7 +83,9 @@ def test_fields_are_compared_per_kind_and_per_batch(tmp_path: Path) -> None:
         "pred_nucleated": 2,
         "true_red": 12,
         "pred_red": 10,
+        "cautions": (),
     }
+    assert summary["cautions"] == {}
 
 
 def test_a_kind_not_counted_is_left_out_of_its_figures(tmp_path: Path) -> None:
@@ -113,6 +115,7 @@ def test_a_tiled_field_is_compared_with_its_counts_times_the_copies(tmp_path: Pa
         "pred_nucleated": 8,
         "true_red": 40,
         "pred_red": 40,
+        "cautions": (),
     }
     assert report["fields"][1]["true_nucleated"] is None
     assert report["fields"][1]["true_red"] == 44
