@@ -24,10 +24,40 @@ def on_border(labels: np.ndarray, n_labels: int) -> np.ndarray:
 
 
 def resized_mask(mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
-    """A boolean mask at (width, height) `size`: set where any of its pixels there was (None stays None)."""
+    """A boolean mask at (width, height) `size`: set where about half or more of its pixels there were
+    (the uint8 mean is rounded; None stays None). A band thinner than half a pixel of the copy is
+    lost on it."""
     if mask is None:
         return None
     return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+
+
+def distance_to_glass(mask: np.ndarray, outside: np.ndarray | None = None) -> np.ndarray:
+    """Distance transform of `mask` (float32), in which the field's dark surround `outside` lies beyond
+    the picture as the image border does: the distance runs on into it, so a cell cut by a black frame
+    keeps the depth of a cell cut by the border. The values on `outside` are the ones it would have as
+    cell; callers that look for peaks leave them out."""
+    if outside is not None:
+        mask = mask | outside
+    return cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+
+
+def open_within(mask: np.ndarray, kernel: np.ndarray, outside: np.ndarray | None = None) -> np.ndarray:
+    """Morphological opening (boolean) that does not erode a cell at the field's dark surround
+    `outside`, as OpenCV does not at the image border."""
+    if outside is None:
+        return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+    eroded = cv2.erode((mask | outside).astype(np.uint8), kernel).astype(bool) & ~outside
+    return cv2.dilate(eroded.astype(np.uint8), kernel).astype(bool) & mask
+
+
+def close_within(mask: np.ndarray, kernel: np.ndarray, outside: np.ndarray | None = None) -> np.ndarray:
+    """Morphological closing (boolean) that leaves the field's dark surround `outside` empty and does
+    not shrink a cell there, as OpenCV does not at the image border."""
+    if outside is None:
+        return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
+    dilated = cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+    return cv2.erode((dilated | outside).astype(np.uint8), kernel).astype(bool) & ~outside
 
 
 def disk(radius: float) -> np.ndarray:

@@ -37,14 +37,17 @@ from skimage.segmentation import watershed
 from .cell_radius import estimate_cell_radius, radius_bounds
 from .count_cautions import CAUTION_TEXTS, count_cautions
 from .errors import ImageError, ImageTooLargeError
-from .field_edge import glass_colour, outside_field
+from .field_edge import extend_field, glass_colour, outside_field
 from .illumination import even_lighting, neutral_glass
 from .mask_ops import (
+    close_within,
     disk,
+    distance_to_glass,
     elongation,
     fill_small_holes,
     local_maxima,
     on_border,
+    open_within,
     otsu,
     resized_mask,
     solidity,
@@ -293,15 +296,18 @@ def _segment_work(
         nuclei = split_nuclei(nucleus, r, params)
     n_nucleated = int(nuclei.max())
 
-    fg = cv2.morphologyEx(foreground.astype(np.uint8), cv2.MORPH_CLOSE, disk(0.15 * r)).astype(bool)
+    # The surround is beyond the picture, as the image border is: a cell cut by it is neither shrunk
+    # by the opening nor made shallow by the distance (docs/counting.md, "A thin black frame").
+    fg = close_within(foreground, disk(0.15 * r), outside)
     fg = fill_small_holes(fg, params.max_hole_area * cell_area)
-    fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, disk(0.2 * r)).astype(bool)
+    fg = open_within(fg, disk(0.2 * r), outside)
     fg |= nuclei > 0
 
     zone = cv2.dilate((nuclei > 0).astype(np.uint8), disk(params.nucleus_zone * r)).astype(bool)
     red_fg = fg & ~zone
-    dist = cv2.distanceTransform(red_fg.astype(np.uint8), cv2.DIST_L2, 5)
-    dist = cv2.GaussianBlur(dist, (0, 0), max(0.5, 0.1 * r))
+    dist = cv2.GaussianBlur(distance_to_glass(red_fg, outside), (0, 0), max(0.5, 0.1 * r))
+    if outside is not None:
+        dist[outside] = 0
     peaks = local_maxima(dist, params.marker_min_distance * r, params.marker_min_depth * r, red_fg)
     markers = nuclei.copy()
     next_id = n_nucleated + 1
@@ -349,11 +355,14 @@ def _prepare(rgb: np.ndarray, params: SegmentationParams) -> Prepared:
     found = outside_field(rgb)
     outside = found if found.any() else None
     if outside is not None:
-        # Painted glass before the blur, so that no dark rim bleeds into the field.
-        rgb = rgb.copy()
-        rgb[outside] = glass_colour(rgb, outside)
+        # Painted glass before the blur, so that no dark rim bleeds into the field, with the field's
+        # edge carried a few pixels on, as the blur reflects it at the image border (`extend_field`);
+        # glass again after it, which the centre network sees as it sees the image border.
+        rgb = extend_field(rgb, outside)
     rgb = even_lighting(rgb, outside)
     smoothed = cv2.GaussianBlur(rgb, (0, 0), 1.0)
+    if outside is not None:
+        smoothed[outside] = glass_colour(smoothed, outside)
     nucleus, foreground, cells = _masks(smoothed, params, outside)
     r_full = params.cell_radius_px or estimate_cell_radius(
         foreground, nucleus, params.nucleus_merge_radius, outside

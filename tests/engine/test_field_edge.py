@@ -1,6 +1,7 @@
 """The dark surround of a field (a black band, frame or round field stop) is no cell: the segmentation
 counts the field inside it as it counts the field alone. It was one huge cell that set the red-cell
-radius (a 20-pixel band over an all4 field took the radius from 8 to 20 pixels)."""
+radius (a 20-pixel band over an all4 field took the radius from 8 to 20 pixels). Its edge is the
+picture's edge: a cell cut by a thin black frame is measured as a cell cut by the image border."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import numpy as np
 import pytest
 
 from inference.engine.field_edge import outside_field
-from inference.engine.segmentation import SegmentationParams, segment_cells
-from tests.engine.synthetic import NUCLEUS, touching_field
+from inference.engine.segmentation import SegmentationParams, field_radius, segment_cells
+from tests.engine.conftest import shared_data_path
+from tests.engine.synthetic import BACKGROUND, NUCLEUS, draw_red_cell, touching_field
 
 PARAMS = SegmentationParams(use_centre_network=False)
+FRAMES = (1, 2, 3)
 
 
 def _counts(rgb: np.ndarray) -> tuple[int, int, float]:
@@ -70,3 +73,94 @@ def test_a_picture_that_is_all_surround_keeps_its_pixels() -> None:
     assert not outside_field(rgb).any()
     result = segment_cells(rgb, PARAMS, measure=False)
     assert (result.n_nucleated, result.n_red) == (0, 0)
+
+
+def _cells_past_every_border(radius: int, seed: int, step: float, size: int = 224) -> np.ndarray:
+    """Red cells of 0.8-1.2 `radius` on a jittered hexagonal lattice `step` radii apart that runs past
+    every border, so that a sixth of them or more are cut by it, as in a real field."""
+    rng = np.random.default_rng(seed)
+    image = np.full((size, size, 3), BACKGROUND, np.uint8)
+    spacing = step * radius
+    for row, y in enumerate(np.arange(0, size + radius, 0.87 * spacing)):
+        for x in np.arange((row % 2) * spacing / 2, size + radius, spacing):
+            jitter = rng.uniform(-0.2, 0.2, 2) * radius
+            centre = (round(x + jitter[0]), round(y + jitter[1]))
+            draw_red_cell(image, centre, round(radius * rng.uniform(0.8, 1.2)))
+    blurred = cv2.GaussianBlur(image, (0, 0), 0.65)
+    noisy = blurred.astype(np.float32) + rng.normal(0.0, 3.0, size=image.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def _framed(rgb: np.ndarray, width: int) -> np.ndarray:
+    framed = rgb.copy()
+    framed[:width] = framed[-width:] = 0
+    framed[:, :width] = framed[:, -width:] = 0
+    return framed
+
+
+def _cropped(rgb: np.ndarray, width: int) -> np.ndarray:
+    """The field without the frame and the pixel of its edge that the surround takes in."""
+    return np.ascontiguousarray(rgb[width + 1 : -width - 1, width + 1 : -width - 1])
+
+
+def test_a_thin_frame_is_found_as_a_band_is() -> None:
+    rgb = touching_field(radius=12).rgb
+    for width in FRAMES:
+        mask = outside_field(_framed(rgb, width))
+        inner = mask[width + 1 : -width - 1, width + 1 : -width - 1]
+        assert mask[: width + 1].all()
+        assert mask[:, -width - 1 :].all()
+        assert not inner.any()
+
+
+def test_a_thin_black_frame_does_not_move_the_radius() -> None:
+    # The cells cut by a painted frame lost their depth, where the image border lets the distance run
+    # on: the radius read 0.93-1.0 of the cropped field's, 0.96 at the median.
+    ratios = []
+    for seed in range(6):
+        rgb = _cells_past_every_border(radius=10, seed=seed, step=2.3)
+        for width in FRAMES:
+            framed = field_radius(_framed(rgb, width), PARAMS)
+            ratios.append(framed / field_radius(_cropped(rgb, width), PARAMS))
+    # The estimate jumps by a few percent with any change to a field: so do crops one pixel apart.
+    assert float(np.median(ratios)) == pytest.approx(1.0, abs=0.01), ratios
+    assert all(abs(ratio - 1.0) < 0.05 for ratio in ratios), ratios
+
+
+def test_a_thin_black_frame_counts_the_cells_it_cuts_as_the_border_does() -> None:
+    # At one radius, so that only the frame differs: up to 4 red cells from the cropped field before.
+    params = SegmentationParams(use_centre_network=False, cell_radius_px=10.0)
+    differences = []
+    for seed in range(3):
+        rgb = _cells_past_every_border(radius=10, seed=seed, step=2.8)
+        for width in FRAMES:
+            framed = segment_cells(_framed(rgb, width), params, measure=False).n_red
+            differences.append(framed - segment_cells(_cropped(rgb, width), params, measure=False).n_red)
+    assert max(abs(difference) for difference in differences) <= 1, differences
+    assert sum(abs(difference) for difference in differences) <= 2, differences
+
+
+DATA_FIELDS = (
+    ("counting", "cbc", "Images", "BloodImage_00000.jpg"),
+    ("all4", "val", "Benign", "WBC-Benign-249.jpg"),
+    ("all4", "val", "Early", "WBC-Malignant-Early-266.jpg"),
+    ("all4", "val", "Pro", "WBC-Malignant-Pro-796.jpg"),
+    ("all4", "val", "Pre", "WBC-Malignant-Pre-894.jpg"),
+)
+
+
+def test_a_thin_black_frame_on_data_set_fields_counts_as_the_cropped_field() -> None:
+    # Before: the radius 0.81-1.0 of the cropped field's (0.95 at the median), and the red cells 8.3
+    # apart on average (up to 26: Benign-249 framed by one pixel, 140 for 114).
+    ratios, differences = [], []
+    for parts in DATA_FIELDS:
+        rgb = cv2.cvtColor(cv2.imread(str(shared_data_path(*parts))), cv2.COLOR_BGR2RGB)
+        for width in FRAMES:
+            framed = segment_cells(_framed(rgb, width), measure=False)
+            cropped = segment_cells(_cropped(rgb, width), measure=False)
+            ratios.append(framed.cell_radius_px / cropped.cell_radius_px)
+            differences.append(framed.n_red - cropped.n_red)
+    assert float(np.median(ratios)) == pytest.approx(1.0, abs=0.02), ratios
+    assert all(abs(ratio - 1.0) < 0.1 for ratio in ratios), ratios
+    # A field cropped by one pixel more moves by as much: the counts jump with any change.
+    assert float(np.mean(np.abs(differences))) <= 3.0, differences
