@@ -91,7 +91,16 @@ def _disc_radii(
     The criterion is scale-free (each peak is judged by its own radius), so a clump of touching cells
     yields one disc per cell without knowing the cell size beforehand.
     """
-    peaks, dist = _distance_peaks(mask, outside)
+    return _packing_discs(*_distance_peaks(mask, outside), exclude, white_cells)
+
+
+def _packing_discs(
+    peaks: np.ndarray,
+    dist: np.ndarray,
+    exclude: np.ndarray,
+    white_cells: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """`_disc_radii` from the mask's distance peaks and distance transform (`_distance_peaks`)."""
     if len(peaks) == 0:
         return np.zeros(0)
     peaks = peaks[~exclude[tuple(peaks.T)]]
@@ -192,12 +201,13 @@ def _packing_radius(
     if cut is not None:
         white_cells = _white_cell_discs(mask, exclude, outside)
         mask[cut] = False
-    radii = _disc_radii(mask, exclude, outside=outside)
+    peaks, dist = _distance_peaks(mask, outside)
+    radii = _packing_discs(peaks, dist, exclude)
     if white_cells is not None and len(white_cells[0]):
         # A nucleus cut out leaves its cytoplasm as a ring of discs, which lie inside the white cell's
         # own disc in the whole mask. Where they hold half the discs' area or more, the weighted median
         # would be one of them: they are left out.
-        apart = _disc_radii(mask, exclude, white_cells, outside)
+        apart = _packing_discs(peaks, dist, exclude, white_cells)
         if np.sum(apart**2) <= (1.0 - _RIM_SHARE) * np.sum(radii**2):
             radii = apart
     radii = np.sort(radii)
