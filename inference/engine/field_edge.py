@@ -5,10 +5,11 @@ and every size after it (a 20-pixel black band over an all4 field raised the rad
 pixels, and the red cells found fell from 80 to 5). The segmentation now sees glass there, and treats
 its edge as the image border (docs/counting.md, "The dark surround of a field").
 
-Only near-black, grey pixels (under a fifth of the glass's lightness, chroma under 12) in regions that
-touch the image border start it: of the 2,712 data-set fields, only the black scale bars burned into
-a corner of about 400 all4 fields are that dark and grey (and are left out too), nuclei are strongly
-coloured, and a dark speck inside the field is left to the segmentation. From there it
+Only near-black, grey pixels (under a fifth of the glass's lightness; chroma under 12 from the glass's
+tint, or under 6 from neutral, as black is under any lamp) in regions that touch the image border
+start it: of the 2,712 data-set fields, only the black scale bars burned into a corner of 403 all4
+fields are that dark and grey (and are left out too), nuclei are strongly coloured, and a dark speck
+inside the field is left to the segmentation. From there it
 takes in the dim grey rim next to it (the blurred edge of the stop), a few pixels deep.
 """
 
@@ -22,6 +23,10 @@ from .mask_ops import on_border
 _DARK_LIGHTNESS = 0.2  # of the glass's lightness
 _RIM_LIGHTNESS = 0.7
 _MAX_GREY_CHROMA = 12.0
+# Black as such: the black bars burned into all4 fields reach chroma 5.4 (JPEG noise), the darkest
+# navy nucleus at a border 10-13 (WBC-Benign-180 in train).
+_MAX_BLACK_CHROMA = 6.0
+_NEUTRAL_AB = np.array([128.0, 128.0], np.float32)  # a* and b* of grey in OpenCV's 8-bit Lab
 # How far the dim rim is followed, as a fraction of the longer side (an edge blurred over a few
 # pixels at 224x224 and a few tens at 4000 pixels).
 _RIM_DEPTH = 0.015
@@ -41,7 +46,9 @@ def outside_field(rgb: np.ndarray) -> np.ndarray:
     glass = lightness >= brightest_tenth
     ab = lab[:, :, 1:].astype(np.float32)
     glass_ab = np.median(ab[glass], axis=0)
-    grey = np.hypot(ab[:, :, 0] - glass_ab[0], ab[:, :, 1] - glass_ab[1]) < _MAX_GREY_CHROMA
+    # Grey as the glass is grey (a tinted lamp tints its dim rim), or grey in itself: black stays black
+    # under any lamp, so a black frame on strongly tinted glass is far from the glass's tint.
+    grey = _near(ab, glass_ab, _MAX_GREY_CHROMA) | _near(ab, _NEUTRAL_AB, _MAX_BLACK_CHROMA)
     dark = _touching_border(dark & grey)
     rim = grey & (lightness < _RIM_LIGHTNESS * glass_lightness)
     kernel = np.ones((3, 3), np.uint8)
@@ -56,6 +63,10 @@ def outside_field(rgb: np.ndarray) -> np.ndarray:
     dark = cv2.dilate(dark.astype(np.uint8), kernel).astype(bool)
     # A picture that is all surround (a few bright specks in black) has no field to keep.
     return np.zeros_like(dark) if dark.all() else dark
+
+
+def _near(ab: np.ndarray, colour: np.ndarray, chroma: float) -> np.ndarray:
+    return np.hypot(ab[:, :, 0] - colour[0], ab[:, :, 1] - colour[1]) < chroma
 
 
 def _touching_border(mask: np.ndarray) -> np.ndarray:

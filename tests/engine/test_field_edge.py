@@ -66,6 +66,30 @@ def test_dark_stain_and_a_dark_speck_inside_are_not_surround() -> None:
     assert not outside_field(rgb).any()
 
 
+def _tinted(rgb: np.ndarray) -> np.ndarray:
+    """As under a warm lamp without white balance: the glass 22 from neutral in chroma."""
+    return np.clip(rgb * np.array([1.0, 0.93, 0.72]), 0, 255).astype(np.uint8)
+
+
+def test_a_black_band_on_tinted_glass_is_found() -> None:
+    # Black is far from such a glass's tint, so the band was taken for a huge cell.
+    field = touching_field(radius=12)
+    tinted = _tinted(field.rgb)
+    banded = tinted.copy()
+    banded[:, -24:] = 0
+    mask = outside_field(banded)
+    assert mask[:, -24:].all()
+    assert not mask[:, :-28].any()
+    assert _counts(banded)[:2] == _counts(tinted)[:2] == (field.n_nucleated, field.n_red)
+
+
+def test_a_dark_navy_nucleus_at_the_border_is_not_surround() -> None:
+    # Near black and nearly grey (chroma 10, as the darkest all4 nucleus at a border), but stained.
+    rgb = _tinted(touching_field(radius=12).rgb)
+    rgb[:12, :12] = (25, 28, 43)
+    assert not outside_field(rgb).any()
+
+
 def test_a_picture_that_is_all_surround_keeps_its_pixels() -> None:
     # Bright specks in black: grown over, the surround would leave no glass to paint it with.
     rgb = np.zeros((224, 224, 3), np.uint8)
