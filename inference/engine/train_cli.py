@@ -6,7 +6,9 @@ Example (from the project root):
         --backbone mobilenet --weights ../shared/data/weights/mobilenet_2_5_224_tf_no_top.h5 \
         --preset robust --run-dir runs/mobilenet-v1 --out models/marrowfind-mobilenet-v1
 
-Re-run the same command with `--resume` to continue from the last checkpoint in `--run-dir`.
+Re-run the same command with `--resume` to continue from the last checkpoint in `--run-dir` (with
+a new `--out` where the run wrote its artifact). A resume may raise `--epochs`: the learning rate
+goes on down from where it was. `--max-minutes` is each invocation's own budget.
 `--fit-trust-only` (re)fits calibration/OOD statistics of an existing `--out` folder.
 """
 
@@ -56,7 +58,10 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--patience", type=positive_int, help="early stopping patience on val (epochs)")
     parser.add_argument(
-        "--max-minutes", type=positive_float, help="stop after the epoch that passes this wall time"
+        "--max-minutes",
+        type=positive_float,
+        help="wall time of this invocation: stop after the epoch that passes it (--resume continues, "
+        "with the whole budget again)",
     )
     parser.add_argument(
         "--train-batchnorm",

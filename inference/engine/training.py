@@ -351,7 +351,13 @@ def reseed_layers(model: Any, seed: int, epoch: int) -> None:
         generator.state.assign(np.array([value, 0], dtype=np.dtype(generator.state.dtype)))
 
 
-def _phase_lr(phase: Phase, epoch_in_phase: int) -> float:
+def _phase_lr(phase: Phase, epoch_in_phase: int, continued: dict[str, Any] | None = None) -> float:
+    """The rate of an epoch; `continued` ({"epoch", "lr"}, see `_continue_schedules`): from that
+    epoch on, a cosine from that rate reaching the phase's floor on its last epoch."""
+    if continued is not None and epoch_in_phase >= continued["epoch"]:
+        floor = phase.learning_rate * phase.min_lr_factor
+        progress = (epoch_in_phase - continued["epoch"] + 1) / (phase.epochs - continued["epoch"])
+        return float(floor + 0.5 * (continued["lr"] - floor) * (1 + math.cos(math.pi * progress)))
     if epoch_in_phase < phase.warmup_epochs:
         return phase.learning_rate * (epoch_in_phase + 1) / (phase.warmup_epochs + 1)
     decay_epochs = phase.epochs - phase.warmup_epochs
@@ -369,6 +375,57 @@ def _locate(phases: tuple[Phase, ...], global_epoch: int) -> tuple[int, int]:
             return index, global_epoch
         global_epoch -= phase.epochs
     return len(phases), 0
+
+
+def _continue_schedules(saved: dict[str, Any], config: TrainConfig, run_name: str) -> dict[str, Any]:
+    """The learning-rate continuations (phase name -> {"epoch", "lr"}) of a resumed run, once the
+    resume is checked to leave the phases it has run as they ran.
+
+    A cosine is planned over its phase's epoch count. Were it recomputed when a resume changes the
+    count of the phase under way, the rate would go back up the curve (or drop at once when
+    shortened); so the phase goes on from the rate of its last epoch along a fresh cosine that
+    reaches the floor on its new last epoch: the rate never rises on resume. A phase still in its
+    warm-up ramp takes the new count's schedule, climbing to its peak as any run does. The
+    continuation is kept in state.json, so a kill and a resume with the same options follow it.
+    """
+    continued = dict(saved.get("lr_continued") or {})
+    fields = {item.name for item in dataclasses.fields(Phase)}
+    ran_phases = [
+        Phase(**{k: v for k, v in phase.items() if k in fields}) for phase in saved["config"]["phases"]
+    ]
+    index, done = _locate(tuple(ran_phases), int(saved["global_epoch"]))
+    if index == len(ran_phases):  # all run: the last phase may be lengthened
+        index, done = index - 1, ran_phases[-1].epochs
+    for position, old in enumerate(ran_phases[: index + 1]):
+        ran = old.epochs if position < index else done
+        new = config.phases[position] if position < len(config.phases) else None
+        if ran == 0 or (new is not None and new == old):
+            continue
+        # A phase over cannot change its length (the epochs after it would be counted in it);
+        # the one under way may, but not below what it has run unless it is the last.
+        is_last = position == len(config.phases) - 1
+        if (
+            new is None
+            or new.name != old.name
+            or (position < index and new.epochs != old.epochs)
+            or (new.epochs < ran and not is_last)
+        ):
+            raise EngineError(
+                f"Cannot resume from {run_name}: its {old.name} phase has run {ran} of {old.epochs} "
+                "epoch(s); resume with the epochs it was started with."
+            )
+        if dataclasses.replace(new, epochs=old.epochs, warmup_epochs=old.warmup_epochs) != old:
+            raise EngineError(
+                f"Cannot resume from {run_name}: its {old.name} phase has begun with learning rate "
+                f"{old.learning_rate:g}; resume with the same learning rate."
+            )
+    if done == 0:
+        return continued
+    old, new = ran_phases[index], config.phases[index]
+    past_ramp = done > old.warmup_epochs or old.name in continued
+    if new.schedule == "cosine" and new.epochs != old.epochs and new.epochs > done and past_ramp:
+        continued[old.name] = {"epoch": done, "lr": _phase_lr(old, done - 1, continued.get(old.name))}
+    return continued
 
 
 def _score(metrics: dict[str, Any]) -> tuple[float, float]:
@@ -442,6 +499,7 @@ def train_classifier(
         "elapsed_s": 0.0,
         "done": False,
         "files": {},
+        "lr_continued": {},
     }
     history: list[dict[str, Any]] = []
     history_path = run_dir / HISTORY_FILE
@@ -457,10 +515,12 @@ def train_classifier(
                 f"Cannot resume from {run_dir.name}: the run was started with a different "
                 f"{', '.join(mismatched)}."
             )
+        continued = _continue_schedules(saved, config, run_dir.name)
         saved_total = int(
             saved.get("total_epochs") or sum(int(phase["epochs"]) for phase in saved["config"]["phases"])
         )
         state.update({key: value for key, value in saved.items() if key not in ("config", "total_epochs")})
+        state["lr_continued"] = continued
         # state.json is the commit point: what was written after it (a kill between the files of an
         # epoch and its state.json) is dropped, and that epoch is trained again from the files it names.
         files = state["files"] = checkpoint_files(saved)
@@ -474,7 +534,8 @@ def train_classifier(
             return TrainResult(
                 model=model, config=config, best=state["best"] or {}, history=history, stopped=stopped
             )
-        # Position from the epoch count, so a finished run resumed with more epochs continues.
+        # Position from the epoch count (the phases run keep their lengths: `_continue_schedules`), so
+        # a finished run resumed with more epochs continues.
         patience = saved["config"].get("patience")
         if saved.get("done") and patience is not None and int(state["bad_epochs"]) >= int(patience):
             # Its patience ran out and the epochs were raised: with the spent count it would stop
@@ -506,10 +567,13 @@ def train_classifier(
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
     size = int(model.inputs[0].shape[1])
     stopped = "completed"
+    # elapsed_s is the run's training time over all its invocations; --max-minutes is this
+    # invocation's, the time given to the command, so a resume has its whole budget again.
     started = time.monotonic() - float(state["elapsed_s"])
-    budget_s = config.max_minutes * 60 if config.max_minutes is not None else None
+    deadline = time.monotonic() + config.max_minutes * 60 if config.max_minutes is not None else None
+    out_of_time = False
 
-    while not state["done"] and state["phase_index"] < len(config.phases):
+    while not state["done"] and not out_of_time and state["phase_index"] < len(config.phases):
         phase = config.phases[state["phase_index"]]
         if state["epoch_in_phase"] >= phase.epochs:
             state["phase_index"] += 1
@@ -528,7 +592,7 @@ def train_classifier(
 
         while state["epoch_in_phase"] < phase.epochs:
             epoch = int(state["global_epoch"])
-            lr = _phase_lr(phase, int(state["epoch_in_phase"]))
+            lr = _phase_lr(phase, int(state["epoch_in_phase"]), state["lr_continued"].get(phase.name))
             optimizer.learning_rate.assign(lr)
             reseed_layers(model, config.seed, epoch)
             rng = np.random.default_rng([config.seed, epoch])
@@ -554,7 +618,7 @@ def train_classifier(
                 bar.set_postfix(
                     loss=f"{loss_sum / seen:.4f}", acc=f"{correct_sum / seen:.4f}", lr=f"{lr:.2e}"
                 )
-                if budget_s is not None and time.monotonic() - started > budget_s:
+                if deadline is not None and time.monotonic() > deadline:
                     # A slow epoch (a big backbone on a shared CPU) must not overrun the time box.
                     partial = step + 1 < steps
                     break
@@ -603,17 +667,18 @@ def train_classifier(
                     f"early stopping after {config.patience} epochs without improvement",
                     True,
                 )
-            if budget_s is not None and state["elapsed_s"] > budget_s:
-                stopped, state["done"] = f"time budget of {config.max_minutes:g} minutes reached", True
-            if state["done"]:
+            epochs_left = state["global_epoch"] < config.total_epochs
+            if not state["done"] and epochs_left and deadline is not None and time.monotonic() > deadline:
+                stopped, out_of_time = f"time budget of {config.max_minutes:g} minutes reached", True
+            if state["done"] or out_of_time:
                 state["stopped"] = stopped
             _save_json(state_path, state)  # the commit point of the epoch
             _prune_checkpoints(run_dir, set(files.values()))
             if on_epoch is not None:
                 on_epoch(record)
-            if state["done"]:
+            if state["done"] or out_of_time:
                 break
-    state["done"] = True
+    state["done"] = not out_of_time  # out of time is a pause, as a kill is: --resume continues the run
     state["stopped"] = stopped
     _save_json(state_path, state)
     log.info(
