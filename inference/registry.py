@@ -5,6 +5,8 @@ process. One set of weights is one row. Registering them again records what chan
 a moved folder's path, or a model.json rewritten in place (a trust state fitted again, say), both
 audited with the values they replace; unchanged, it is a no-op. Activation refuses a folder that no
 longer matches its row, so the row always describes the model that runs. New weights are a new row.
+The commands that rewrite a model.json in place register a registered folder again themselves
+(`record_rewritten_model_json`); training refuses a registered folder (`registered_in_folder`).
 """
 
 from __future__ import annotations
@@ -18,17 +20,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from cases.audit import record_event, snapshot
 from cases.audit.service import changed_values
 from cases.models.audit import AuditAction
-from inference.engine.artifact import read_model_info, verify_weights
+from inference.engine.artifact import MODEL_JSON, read_model_info, verify_weights
 from inference.engine.errors import ModelArtifactError
 from inference.models import ModelVersion
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
+    from django.db.models import QuerySet
 
     from accounts.models import User
 
@@ -85,6 +88,50 @@ def _within_limit(field: str, value: str, what: str, fix: str) -> str:
             f"{limit}. {fix}"
         )
     return value
+
+
+def _unstorable(text: str) -> str | None:
+    """What in `text` no database column can hold, or None: NUL, which PostgreSQL's text and jsonb
+    refuse, or an unpaired surrogate (a JSON escape such as \\ud800, or a file name's stray byte),
+    which is not UTF-8."""
+    if "\x00" in text:
+        return "a NUL character (\\x00)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"an unpaired surrogate ({text[exc.start]!r})"
+    return None
+
+
+def _refuse_unstorable_text(folder: Path, info: dict[str, Any]) -> None:
+    """All of model.json is stored (`manifest`), so every string in it, keys included, must be one the
+    database can hold; refused here, naming the entry, instead of failing half-way through a write."""
+    pending: list[tuple[str, Any]] = [("", info)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                entry = f"{where}.{key}" if where else key
+                pending += [(entry, key), (entry, item)]
+        elif isinstance(value, list):
+            pending += [(f"{where}[{index}]", item) for index, item in enumerate(value)]
+        elif isinstance(value, str) and (problem := _unstorable(value)):
+            raise ModelArtifactError(
+                f"{MODEL_JSON} in {folder.name!r}: {where!r} holds {problem}, which the registry cannot "
+                "store. Remove it from model.json and register the folder again."
+            )
+
+
+def _storable_path(folder: Path) -> str:
+    """`_stored_path`, refused when a byte of a folder's name is not UTF-8 (Python keeps it as a
+    surrogate, which the database cannot store)."""
+    path = _stored_path(folder)
+    if problem := _unstorable(path):
+        raise ModelArtifactError(
+            f"The model folder's path {path!r} holds {problem}, which the registry cannot store. "
+            "Rename the folder and register it again."
+        )
+    return path
 
 
 def _described_fields(info: dict[str, Any]) -> dict[str, Any]:
@@ -165,6 +212,7 @@ def register_artifact(
     folder = Path(folder)
     info = read_model_info(folder)
     verify_weights(folder, info)
+    _refuse_unstorable_text(folder, info)
     sha = str(info["weights"]["sha256"])
     described = _described_fields(info)
     # Refused here, before any write: the database would cut them short or fail with a bare error.
@@ -182,7 +230,7 @@ def register_artifact(
             "Give model.json a shorter 'version'.",
         ),
         "path": _within_limit(
-            "path", _stored_path(folder), "The model folder's path", "Move the folder to a shorter path."
+            "path", _storable_path(folder), "The model folder's path", "Move the folder to a shorter path."
         ),
         **described,
     }
@@ -245,6 +293,34 @@ def register_model(
     """Verify an artifact folder and record it; returns (version, created). See `register_artifact`."""
     registration = register_artifact(folder, activate=activate, actor=actor)
     return registration.version, registration.created
+
+
+def _registered_from(folder: Path) -> QuerySet[ModelVersion]:
+    """The versions whose stored folder is `folder` (none where its path could never be stored, or
+    where the database has no registry yet: training needs no migrated database)."""
+    path = _stored_path(folder)
+    if _unstorable(path) or ModelVersion._meta.db_table not in connection.introspection.table_names():
+        return ModelVersion.objects.none()
+    return ModelVersion.objects.filter(path=path)
+
+
+def registered_in_folder(folder: str | Path) -> ModelVersion | None:
+    """A version registered from `folder`, the active one first, whatever the folder holds now."""
+    return _registered_from(Path(folder)).order_by("-is_active", "-created_at").first()
+
+
+def record_rewritten_model_json(
+    folder: str | Path, *, actor: User | AnonymousUser | None = None
+) -> Registration | None:
+    """For the commands that rewrite a model.json in place (same weights): when `folder` is where its
+    weights are registered, register it again, so their row takes the new model.json (audited) and
+    activation does not refuse it later. None, with nothing done, when those weights are not registered
+    from `folder`."""
+    folder = Path(folder)
+    sha = read_model_info(folder)["weights"]["sha256"]
+    if not _registered_from(folder).filter(weights_sha256=sha).exists():
+        return None
+    return register_artifact(folder, actor=actor)
 
 
 def activate_model(version: ModelVersion, *, actor: User | AnonymousUser | None = None) -> bool:

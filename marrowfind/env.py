@@ -66,6 +66,13 @@ def read_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+# SQLite (the embedded default): a transaction takes the write lock when it begins (IMMEDIATE), so
+# writers queue for up to `timeout` seconds; under the default (DEFERRED) one that read first and then
+# writes is refused at once with "database is locked" while another writes. WAL lets reads go on while
+# one writes (the mode is kept in the file; the pragma is a no-op once it is set).
+SQLITE_OPTIONS = {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+
+
 def parse_database_url(url: str) -> dict[str, object]:
     """`postgres://user:pass@host:port/name?sslmode=require` or `sqlite:///relative/or//absolute.db`."""
     parts = urlsplit(url)
@@ -73,7 +80,7 @@ def parse_database_url(url: str) -> dict[str, object]:
         path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
         if not path:
             raise ImproperlyConfigured("DATABASE_URL for SQLite needs a file path: sqlite:///var/db.sqlite3")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": dict(SQLITE_OPTIONS)}
     if parts.scheme in {"postgres", "postgresql", "pgsql"}:
         name = unquote(parts.path.lstrip("/"))
         if not name:

@@ -1,5 +1,5 @@
 """`manage.py fit_acquisition_check`: the focus and noise check added to an artifact made without it,
-leaving its other checks as they were, and what it then refers."""
+leaving its other checks as they were, and what it then refers; a registered folder's record follows."""
 
 from __future__ import annotations
 
@@ -12,9 +12,13 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from cases.models import AuditEvent
+from inference.engine.artifact import read_model_info
 from inference.engine.evaluation import evaluate_classifier
 from inference.engine.perturbation import Perturbation
 from inference.engine.trust import REASON_ACQUISITION
+from inference.models import ModelVersion
+from inference.registry import activate_model, model_json_sha256, register_model
 from tests.engine.test_evaluation import fitted_model  # noqa: F401 (fixture)
 
 
@@ -37,6 +41,7 @@ def _referred_for_focus(report: dict[str, Any]) -> int:
     return sum(REASON_ACQUISITION in row["reasons"] for row in report["per_image"])
 
 
+@pytest.mark.django_db
 def test_the_check_is_added_and_refers_blurred_fields(
     fitted_model: dict[str, Path],  # noqa: F811
     tmp_path: Path,
@@ -62,6 +67,27 @@ def test_the_check_is_added_and_refers_blurred_fields(
     assert plain["flagged_rate"] == pytest.approx(printed["val_flagged_rate"])
     report = evaluate_classifier(model, fitted_model["val"], blurred, show_progress=False)
     assert _referred_for_focus(report) == report["n"]
+    assert printed["registered_version"] is None
+    assert not ModelVersion.objects.exists()  # a folder that is not registered is not registered by it
+
+
+@pytest.mark.django_db
+def test_a_registered_folder_has_its_record_brought_up_to_date_and_audited(
+    fitted_model: dict[str, Path],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    model = _older_copy(fitted_model["model"], tmp_path)
+    version, _ = register_model(model, activate=True)
+    out = StringIO()
+    _fit(model, fitted_model, stdout=out)
+    version.refresh_from_db()
+    assert version.model_json_sha256 == model_json_sha256(read_model_info(model))
+    assert "acquisition" in version.manifest["trust"]
+    event = AuditEvent.objects.filter(target_id=str(version.external_id), before__has_key="manifest").get()
+    assert "acquisition" not in event.before["manifest"]["trust"]
+    assert event.actor_label == "manage.py fit_acquisition_check"
+    assert activate_model(version) is False  # the active version's record matches: no refusal
+    assert f"{version.name} {version.version} (active) now records the new model.json" in out.getvalue()
 
 
 def test_a_model_without_trust_is_refused(fitted_model: dict[str, Path], tmp_path: Path) -> None:  # noqa: F811

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from cases.models import AuditEvent
 from inference.engine.errors import ModelArtifactError
 from inference.models import ModelVersion
-from inference.registry import activate_model, register_artifact, register_model
+from inference.registry import activate_model, record_rewritten_model_json, register_artifact, register_model
 from tests.inference.model_artifacts import make_artifact, model_json, write_model_json
 
 pytestmark = pytest.mark.django_db
@@ -107,3 +107,18 @@ def test_a_copy_with_another_model_json_does_not_rewrite_the_record(tmp_path: Pa
         register_model(tmp_path / "copy")
     version.refresh_from_db()
     assert version.classes == ["benign", "early_pre_b", "pre_b", "pro_b"]
+
+
+def test_a_commands_rewrite_is_recorded_only_in_the_folder_its_weights_are_registered_from(
+    tmp_path: Path,
+) -> None:
+    version, _ = register_model(make_artifact(tmp_path / "registered"))
+    shutil.copytree(tmp_path / "registered", tmp_path / "copy")
+    _edit(tmp_path / "copy")
+    assert record_rewritten_model_json(tmp_path / "copy") is None  # not "register that folder"
+    assert record_rewritten_model_json(make_artifact(tmp_path / "unregistered", b"other")) is None
+    _edit(tmp_path / "registered")
+    registration = record_rewritten_model_json(tmp_path / "registered")
+    assert registration is not None
+    assert (registration.version.pk, registration.updated) == (version.pk, ("classes", "trust"))
+    assert list(ModelVersion.objects.all()) == [registration.version]

@@ -3,16 +3,18 @@ anything is written: never a database error or a plain Python error (which the a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from cases.models import AuditEvent
 from inference.engine.artifact import read_model_info
 from inference.engine.errors import ModelArtifactError
 from inference.models import ModelVersion
 from inference.registry import register_model
-from tests.inference.model_artifacts import make_artifact
+from tests.inference.model_artifacts import make_artifact, model_json, write_model_json
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +85,50 @@ def test_the_same_name_and_version_with_other_weights_asks_for_another_version(t
     ):
         call_command("register_model", str(retrained))
     assert list(ModelVersion.objects.all()) == [first]
+
+
+# All of model.json is stored (the row's fields and `manifest`), so text anywhere in it must be text the
+# database can hold: PostgreSQL's text and jsonb refuse NUL, and a lone surrogate escape is not UTF-8.
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"training_command": "python manage.py train_classifier --out m\x00"},
+            r"'training_command' holds a NUL character \(\\x00\)",
+        ),
+        ({"metrics": {"val": {"notes": ["ok", "card\x00text"]}}}, r"'metrics.val.notes\[1\]' holds a NUL"),
+        ({"trust": {"stain\x00": 1.0}}, r"'trust.stain\\x00' holds a NUL"),
+        ({"name": "tiny\x00"}, r"'name' holds a NUL"),
+        ({"backbone": "mobile\x00net"}, r"'backbone' holds a NUL"),
+        ({"version": "1.0\ud800"}, r"'version' holds an unpaired surrogate \('\\ud800'\)"),
+        ({"intended_use": "screening \udfff"}, r"'intended_use' holds an unpaired surrogate"),
+    ],
+)
+def test_text_the_database_cannot_hold_is_refused_before_anything_is_stored(
+    tmp_path: Path, changes: dict[str, object], message: str
+) -> None:
+    folder = make_artifact(tmp_path / "m", **changes)
+    with pytest.raises(CommandError, match=rf"model.json in 'm': {message}.* register the folder again"):
+        call_command("register_model", str(folder))
+    assert not ModelVersion.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_a_registered_folder_rewritten_with_a_nul_keeps_its_record(tmp_path: Path) -> None:
+    folder = make_artifact(tmp_path / "m")
+    version, _ = register_model(folder)
+    write_model_json(folder, {**model_json(folder), "training_command": "retrained\x00"})
+    with pytest.raises(ModelArtifactError, match="'training_command' holds a NUL character"):
+        register_model(folder)
+    stored = ModelVersion.objects.get()
+    assert (stored.model_json_sha256, stored.manifest) == (version.model_json_sha256, version.manifest)
+    assert not AuditEvent.objects.filter(action="update").exists()
+
+
+def test_a_folder_path_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    folder = make_artifact(Path(os.fsdecode(bytes(tmp_path) + b"/m\xff")))
+    with pytest.raises(
+        ModelArtifactError, match=r"The model folder's path '.*m\\udcff' holds an unpaired surrogate"
+    ):
+        register_model(folder)
+    assert not ModelVersion.objects.exists()

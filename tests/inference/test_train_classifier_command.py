@@ -1,20 +1,31 @@
-"""`manage.py train_classifier --data DIR --val DIR ...` writes a verified artifact that registers."""
+"""`manage.py train_classifier --data DIR --val DIR ...` writes a verified artifact that registers; never
+into a registered model's folder, and a refit trust of a registered folder reaches its record."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from cases.models import AuditEvent
 from inference.engine.artifact import read_model_info, verify_weights
-from inference.registry import register_model
+from inference.registry import activate_model, model_json_sha256, register_model
 from tests.engine.conftest import write_class_folders
+from tests.engine.test_evaluation import make_tiny_artifact
+from tests.inference.model_artifacts import make_artifact
+
+pytestmark = pytest.mark.django_db  # the command looks up --out in the model registry
+MANAGE_PY = Path(__file__).resolve().parents[2] / "manage.py"
 
 
-@pytest.mark.django_db
 def test_command_trains_and_the_artifact_registers(tmp_path: Path) -> None:
     train = write_class_folders(tmp_path / "train", per_class=6, seed=1)
     val = write_class_folders(tmp_path / "val", per_class=3, seed=2)
@@ -106,7 +117,6 @@ class Killed(Exception):
     """Stands for a kill while the trust is fitted (minutes on the full data set)."""
 
 
-@pytest.mark.django_db
 def test_a_kill_while_fitting_trust_leaves_no_artifact_and_resume_writes_it_with_its_trust(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -151,3 +161,56 @@ def test_a_kill_while_fitting_trust_leaves_no_artifact_and_resume_writes_it_with
         "--fit-trust-only",
     )  # fmt: skip
     assert read_model_info(out)["trust"]["temperature"] == 2.0
+
+
+@pytest.mark.parametrize("left_in_place", [True, False])
+def test_a_registered_models_folder_is_refused_as_out_before_training(
+    tmp_path: Path, left_in_place: bool
+) -> None:
+    """New weights in a registered folder would no longer be the ones its record (maybe the active
+    model's) names, even where the folder was emptied first: training is refused, not registered."""
+    out = tmp_path / "models" / "tiny"
+    version, _ = register_model(make_artifact(out), activate=True)
+    if not left_in_place:
+        shutil.rmtree(out)
+    with pytest.raises(
+        CommandError,
+        match=rf"--out .*tiny is the folder of the registered model {re.escape(str(version))}.*another --out",
+    ):
+        _train(tmp_path, out, "--epochs", "1")
+    assert out.exists() is left_in_place
+    assert not (tmp_path / "run").exists()
+
+
+def test_fit_trust_only_brings_a_registered_folders_record_up_to_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inference.engine import training
+
+    out = make_tiny_artifact(tmp_path / "models" / "tiny")
+    version, _ = register_model(out, activate=True)
+    monkeypatch.setattr(training, "fit_trust_hook", lambda *args: {"method": "refit", "temperature": 2.0})
+    folders = ["--data", str(tmp_path), "--val", str(tmp_path)]
+    call_command("train_classifier", *folders, "--out", str(out), "--fit-trust-only")
+    version.refresh_from_db()
+    assert version.manifest["trust"] == {"method": "refit", "temperature": 2.0}
+    assert version.model_json_sha256 == model_json_sha256(read_model_info(out))
+    event = AuditEvent.objects.filter(target_id=str(version.external_id), before__has_key="manifest").get()
+    assert event.actor_label == "manage.py train_classifier"
+    assert activate_model(version) is False  # no refusal: the record matches the folder
+
+
+def test_training_needs_no_migrated_database(tmp_path: Path) -> None:
+    # The registry lookup of --out found no table on a database never migrated (a training machine)
+    # and stopped the command with "no such table" before its own checks.
+    out = tmp_path / "models" / "tiny"
+    out.mkdir(parents=True)
+    (out / "model.json").write_text("{}")
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{(tmp_path / 'empty.sqlite3').as_posix()}"}
+    none = str(tmp_path / "none")
+    args = ["train_classifier", "--data", none, "--val", none, "--backbone", "tiny_cnn", "--out", str(out)]
+    done = subprocess.run(  # noqa: S603 (our own interpreter running manage.py)
+        [sys.executable, str(MANAGE_PY), *args], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 1
+    assert "already exists and holds a model artifact" in done.stderr, done.stderr

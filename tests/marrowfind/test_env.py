@@ -169,12 +169,22 @@ def test_postgres_url_without_port_or_password(scheme: str) -> None:
 
 def test_sqlite_relative_path() -> None:
     config = parse_database_url("sqlite:///var/db.sqlite3")
-    assert config == {"ENGINE": "django.db.backends.sqlite3", "NAME": "var/db.sqlite3"}
+    assert (config["ENGINE"], config["NAME"]) == ("django.db.backends.sqlite3", "var/db.sqlite3")
 
 
 def test_sqlite_absolute_path() -> None:
     config = parse_database_url("sqlite:////srv/marrowfind/db.sqlite3")
-    assert config == {"ENGINE": "django.db.backends.sqlite3", "NAME": "/srv/marrowfind/db.sqlite3"}
+    assert (config["ENGINE"], config["NAME"]) == ("django.db.backends.sqlite3", "/srv/marrowfind/db.sqlite3")
+
+
+def test_sqlite_writers_wait_for_the_write_lock_and_readers_do_not() -> None:
+    """See test_sqlite_concurrent_writers.py for what they prevent."""
+    options = parse_database_url("sqlite:///var/db.sqlite3")["OPTIONS"]
+    assert options == {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
 
 
 @pytest.mark.parametrize(

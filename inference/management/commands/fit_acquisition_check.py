@@ -5,7 +5,8 @@ the check existed, or fits it again: a Mahalanobis model of the training fields'
 and a threshold chosen on the validation fields that spends what the model's other checks left of the
 2 % budget, so those checks and their thresholds stay as they were. The trust state in model.json and
 the model card are updated; nothing else in the folder changes. Models trained from now on get the
-check when their trust is fitted.
+check when their trust is fitted. When the folder is a registered model's, its record is brought up to
+date as `register_model` would (audited), so activating it is not refused later.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from inference.engine.cli_checks import positive_int
+from inference.management.rewritten_model_json import record_in_registry, updated_message
 
 
 class Command(BaseCommand):
@@ -63,16 +65,20 @@ class Command(BaseCommand):
         state["acquisition"] = fitted.acquisition_state()
         state["val_flagged_rate"] = fitted.val_flagged_rate
         update_model_info(folder, trust=state)
+        registration = record_in_registry(folder, "fit_acquisition_check", "The check")
         result = {
             "model": str(folder),
             "acquisition_threshold": fitted.acquisition_threshold,
             "val_flagged_rate": fitted.val_flagged_rate,
             "val_flagged_rate_before": trust.val_flagged_rate,
+            "registered_version": str(registration.version.external_id) if registration else None,
         }
         if options["json"]:
             self.stdout.write(json.dumps(result, indent=2))
-        else:
-            self.stdout.write(
-                f"Focus and noise check fitted: threshold {fitted.acquisition_threshold:.4f}; validation "
-                f"flagged {fitted.val_flagged_rate:.2%} (was {trust.val_flagged_rate:.2%})."
-            )
+            return
+        self.stdout.write(
+            f"Focus and noise check fitted: threshold {fitted.acquisition_threshold:.4f}; validation "
+            f"flagged {fitted.val_flagged_rate:.2%} (was {trust.val_flagged_rate:.2%})."
+        )
+        if message := updated_message(registration):
+            self.stdout.write(message)

@@ -2,7 +2,10 @@
 
 Thin wrapper of `inference.engine.train_cli` (same options as `python -m inference.engine.train_cli`).
 TensorFlow is imported only when the command runs, never when Django loads commands. The artifact
-it writes is registered separately (`manage.py register_model`).
+it writes is registered separately (`manage.py register_model`). A registered model's folder is refused
+as --out, even emptied: new weights there would not be the ones its record (perhaps the active model's)
+names. `--fit-trust-only` keeps the weights, so a registered folder's record takes the new model.json
+(audited), as `register_model` would record it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+
+from inference.engine.errors import EngineError
+from inference.management.rewritten_model_json import record_in_registry, updated_message
+from inference.registry import registered_in_folder
 
 _DJANGO_OPTIONS = {
     "verbosity",
@@ -39,7 +46,6 @@ class Command(BaseCommand):
         add_training_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from inference.engine.errors import EngineError
         from inference.engine.train_cli import run
         from inference.management.engine_log import show_engine_log
 
@@ -56,6 +62,13 @@ class Command(BaseCommand):
 
                 from inference.engine.artifact import check_new_artifact_folder
 
+                registered = registered_in_folder(options["out"])
+                if registered is not None:
+                    raise CommandError(
+                        f"--out {options['out']} is the folder of the registered model {registered}; "
+                        "new weights there would not be the ones its record names. Choose another --out "
+                        "and register the new folder as a new version."
+                    )
                 run_dir = (
                     options["run_dir"] or Path("runs") / Path(options["out"]).name
                 )  # train_cli's default
@@ -63,6 +76,10 @@ class Command(BaseCommand):
             info = run(namespace, command)
         except EngineError as exc:
             raise CommandError(str(exc)) from exc
+        if options["fit_trust_only"]:  # the weights are kept: a registered folder's record takes the trust
+            registration = record_in_registry(options["out"], "train_classifier", "The trust")
+            if message := updated_message(registration):
+                self.stdout.write(message)
         if info and "weights" in info:
             val = info.get("metrics", {}).get("val", {})
             figures = ", ".join(
