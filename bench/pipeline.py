@@ -9,10 +9,12 @@ and for the cell crops, Grad-CAM with an eager `GradientTape`, and the OpenCV tu
 and overlays are shared code in both, so the ratio shows what compilation, batching and the
 segmentation design buy.
 
-Images: `../shared/data/all4/val` relative to the project root (classes interleaved), else
-generated smear-like fields. Model: `--model`, else the first folder under `models/` with a
-model.json, else a tiny random network saved in a temporary folder (timings then say little about
-the shipped model; the JSON says which one ran).
+Images: `--images` (a folder with one sub-folder per class, listed as the engine lists a data set:
+hidden and system files left out; refused when it does not exist or holds no images), else
+`../shared/data/all4/val` relative to the project root, classes interleaved; only when `--images`
+is not given and that folder is absent, generated smear-like fields (the JSON says so). Model:
+`--model`, else the first folder under `models/` with a model.json, else a tiny random network saved
+in a temporary folder (timings then say little about the shipped model; the JSON says which one ran).
 """
 
 from __future__ import annotations
@@ -33,25 +35,46 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from inference.engine.cli_checks import positive_int  # noqa: E402
+from inference.engine.datasets import scan_image_folder  # noqa: E402
+from inference.engine.errors import DatasetError  # noqa: E402
 from inference.engine.imageio import read_image  # noqa: E402
 from inference.engine.pipeline import CELL_METHODS, DEFAULT_CELL_METHOD, END_TO_END, STAGES, Pipeline  # noqa: E402
 from inference.engine.preprocess import prepare_for_model  # noqa: E402
 
-DEFAULT_IMAGES = ROOT.parent / "shared" / "data" / "all4" / "val"
+DEFAULT_IMAGES_NAME = "shared/data/all4/val"
+DEFAULT_IMAGES = ROOT.parent / DEFAULT_IMAGES_NAME
 TARGET_MEDIAN_MS = 150.0
 
 
 def find_images(folder: Path, n: int) -> list[Path]:
-    """Up to n images, taking the class folders in turn so every class is represented."""
+    """Up to n images of a class-per-folder set, taking the classes in turn so every class is
+    represented. Listed by the engine's own scan, so a macOS `._` file or a `.DS_Store` beside the
+    images is not timed (or crashes the run) as an image."""
+    scanned = scan_image_folder(folder, require_all=False)
     groups = [
-        sorted(p for p in sub.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-        for sub in sorted(folder.iterdir())
-        if sub.is_dir()
+        [path for path, label in zip(scanned.paths, scanned.labels, strict=True) if label == index]
+        for index in range(len(scanned.classes))
     ]
     picked: list[Path] = []
     for i in range(max((len(g) for g in groups), default=0)):
         picked.extend(g[i] for g in groups if i < len(g))
     return picked[:n]
+
+
+def choose_images(images: Path | None, n: int, tmp: Path) -> tuple[list[Path], dict[str, str]]:
+    """(images to time, what the JSON says of them). A folder given must hold images: a mistyped one
+    is refused (`DatasetError`), never replaced by generated fields; those are drawn only when no
+    folder is given and the default one is absent."""
+    if images is None and not DEFAULT_IMAGES.is_dir():
+        note = (
+            f"no --images given and the default {DEFAULT_IMAGES_NAME} is absent: generated smear-like fields"
+        )
+        return generated_images(tmp, n), {"images": "generated", "images_note": note}
+    folder = images if images is not None else DEFAULT_IMAGES
+    paths = find_images(folder, n)
+    name = str(folder.relative_to(ROOT.parent)) if folder.is_relative_to(ROOT.parent) else folder.name
+    return paths, {"images": name}
 
 
 def generated_images(folder: Path, n: int) -> list[Path]:
@@ -205,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--model", type=Path, default=None, help="model folder (default: models/*, else tiny)"
     )
-    parser.add_argument("--n", type=int, default=50, help="number of images (default 50)")
+    parser.add_argument("--n", type=positive_int, default=50, help="number of images (default 50)")
     parser.add_argument("--images", type=Path, default=None, help="image folder with class sub-folders")
     parser.add_argument("--skip-naive", action="store_true", help="time the pipeline only")
     parser.add_argument(
@@ -215,14 +238,11 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        try:  # before any model is loaded
+            paths, source = choose_images(args.images, args.n, tmp)
+        except DatasetError as exc:
+            parser.error(f"--images {args.images or DEFAULT_IMAGES}: {exc}")
         model_dir = args.model or default_model(tmp)
-        folder = args.images or DEFAULT_IMAGES
-        paths = find_images(folder, args.n) if folder.is_dir() else generated_images(tmp, args.n)
-        source = "generated"
-        if folder.is_dir():
-            source = (
-                str(folder.relative_to(ROOT.parent)) if folder.is_relative_to(ROOT.parent) else folder.name
-            )
         pipeline = Pipeline(model_dir, cell_method=args.cell_method)
         pipeline.warm_up()
         pipeline.run(paths[0])  # first real image: lazy imports, allocator growth
@@ -233,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = _measure(paths, run_pipeline)
         cells = [pipeline.run(p).segmentation.n_nucleated for p in paths[:5]]
         report: dict[str, Any] = {
-            "images": source,
+            **source,
             "n": len(paths),
             "model": pipeline.model_facts,
             "cpu_count": os.cpu_count(),

@@ -64,12 +64,12 @@ class LoadedArtifact:
     model: Any  # keras.Model
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are read by other users (workers)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts and calibrations are read by workers
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -95,7 +95,7 @@ def save_weights(model: Any, path: Path, dtype: str = "float32") -> str:
     """Write `weights.npz` atomically; returns its sha256."""
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **weight_arrays(model, dtype))  # type: ignore[arg-type]
-    _atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
     return sha256_file(path)
 
 
@@ -277,8 +277,33 @@ def software_versions() -> dict[str, str]:
 
 
 def write_model_json(folder: Path, info: dict[str, Any]) -> None:
-    text = json.dumps(info, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
-    _atomic_write_bytes(folder / MODEL_JSON, text.encode("utf-8"))
+    """Write `model.json` atomically. NaN and infinities are refused, as `read_model_info` refuses
+    them: written, the artifact would appear whole and then never load or register."""
+    try:
+        text = json.dumps(info, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n"
+    except ValueError as exc:
+        where = _non_finite_entry(info) or "an entry"
+        raise ModelArtifactError(
+            f"{MODEL_JSON} for {folder.name!r} is not written: {where} is not a finite number ({exc})."
+        ) from exc
+    atomic_write_bytes(folder / MODEL_JSON, text.encode("utf-8"))
+
+
+def _non_finite_entry(value: Any, where: str = "") -> str | None:
+    """The path of the first NaN or infinity in a JSON-ready value (`metrics.bins[2]`), else None."""
+    if isinstance(value, float):
+        return None if np.isfinite(value) else where
+    if isinstance(value, dict):
+        children = [(f"{where}.{key}" if where else str(key), item) for key, item in value.items()]
+    elif isinstance(value, list | tuple):
+        children = [(f"{where}[{index}]", item) for index, item in enumerate(value)]
+    else:
+        return None
+    for path, item in children:
+        found = _non_finite_entry(item, path)
+        if found is not None:
+            return found
+    return None
 
 
 def check_new_artifact_folder(folder: str | Path, *, run_dir: str | Path | None = None) -> Path:
@@ -565,4 +590,4 @@ def render_model_card(info: dict[str, Any]) -> str:
 
 
 def write_model_card(folder: Path, info: dict[str, Any]) -> None:
-    _atomic_write_bytes(folder / MODEL_CARD, render_model_card(info).encode("utf-8"))
+    atomic_write_bytes(folder / MODEL_CARD, render_model_card(info).encode("utf-8"))

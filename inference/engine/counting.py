@@ -161,7 +161,9 @@ def parse_voc(path: Path) -> VocAnnotation:
 def load_recount(path: Path) -> dict[str, int]:
     """Red-cell recounts from a CSV with the columns `image` (file name) and `red_cells`; others ignored."""
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        # utf-8-sig: Excel's "CSV UTF-8" begins with a byte-order mark, which would stick to the
+        # first column's name (\ufeffimage).
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             if not {"image", "red_cells"} <= set(reader.fieldnames or ()):
                 raise DatasetError(f"{path.name}: needs the columns image and red_cells.")

@@ -51,7 +51,9 @@ def load_eye_counts(path: Path) -> list[EyeCount]:
     `red_cells`, and optionally `batch`; other columns (each rater's count) are ignored. Paths are
     normalised (`./A/x.jpg` and `A//x.jpg` are `A/x.jpg`), so one field cannot be listed twice."""
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        # utf-8-sig: Excel's "CSV UTF-8" begins with a byte-order mark, which would stick to the
+        # first column's name (\ufeffimage).
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             columns = set(reader.fieldnames or ())
             rows = list(reader)

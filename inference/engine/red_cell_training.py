@@ -104,7 +104,7 @@ def load_marked_centres(path: Path, images: Mapping[str, Path] | None = None) ->
     centres: dict[str, list[Point]] = {}
     sizes: dict[str, tuple[int, int]] = {}
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # Excel writes a BOM
             for line, row in enumerate(csv.DictReader(handle), start=2):
                 try:
                     point = (float(row["x"]), float(row["y"]))

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from .artifact import atomic_write_bytes
 from .datasets import IMAGE_SUFFIXES
 from .errors import EngineError, ImageError
 from .imageio import read_image
@@ -50,7 +51,8 @@ MIN_FIELDS = 10
 # cell too (their platelets take the same stain); a turn this large is another stain, not a shift.
 NUCLEUS_HUE_TOLERANCE = 25.0
 STAIN_CALIBRATION_ENV = "MARROWFIND_STAIN_CALIBRATION"
-# A chroma gain outside this is no stain of this kind (a calibration file's sanity bound).
+# A chroma gain outside this is no stain of this kind: `calibrate_stain` refuses to make such a
+# calibration, and a file holding one is refused.
 _GAIN_RANGE = (0.2, 5.0)
 # The strongest colours of a field are its nuclei's: pixels within this fraction of its 99.5th
 # percentile of chroma (measured on all4 and CBC: the nuclei are at chroma about 60, red cells 12-35).
@@ -59,7 +61,8 @@ _TOP_CHROMA_PERCENTILE = 99.5
 
 
 class StainCalibrationError(EngineError, ValueError):
-    """A stain calibration that cannot be made or read (too few fields, a malformed file)."""
+    """A stain calibration that cannot be made or read (too few fields, a stain beyond correction, a
+    malformed file)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,13 @@ class StainCalibration:
         return replace(params, stain_hue_shift=self.hue_shift, stain_chroma_gain=self.chroma_gain)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2))
+        """Write the calibration, only if `load` would read it back: a file the loader refuses would
+        stop every analysis once `MARROWFIND_STAIN_CALIBRATION` names it. Written through a temporary
+        sibling renamed into place, so an installed calibration is never seen half written."""
+        path = Path(path)
+        data = self.to_dict()
+        StainCalibration.from_dict(data, path.name)
+        atomic_write_bytes(path, json.dumps(data, indent=2).encode("utf-8"))
 
     @classmethod
     def load(cls, path: Path) -> StainCalibration:
@@ -101,6 +110,12 @@ class StainCalibration:
         # ValueError: bad JSON or encoding, or an integer too long to convert; RecursionError: deep nesting.
         except (OSError, ValueError, RecursionError) as exc:
             raise StainCalibrationError(f"Cannot read the stain calibration {name}: {exc}") from exc
+        return cls.from_dict(data, name)
+
+    @classmethod
+    def from_dict(cls, data: Any, name: str) -> StainCalibration:
+        """The calibration `data` (as `to_dict` writes it) holds; `name` says where it came from.
+        The one set of checks for a calibration, whether read from a file or about to be written."""
         if not isinstance(data, dict):
             raise StainCalibrationError(f"{name} is not a stain calibration (a JSON object).")
         shift = _bounded(data, "hue_shift", (-NUCLEUS_HUE_TOLERANCE, NUCLEUS_HUE_TOLERANCE), name)
@@ -173,13 +188,34 @@ def calibrate_stain(fields: Iterable[np.ndarray]) -> StainCalibration:
     shift = float(np.median(turns[nuclear]))
     chroma = float(np.median(readings[nuclear, 1]))
     gain = chroma / REFERENCE_CHROMA if chroma > 0 else 1.0
-    return StainCalibration(
+    calibration = StainCalibration(
         hue_shift=shift if abs(shift) >= HUE_DEAD_ZONE else 0.0,
         chroma_gain=gain if abs(gain - 1.0) >= CHROMA_DEAD_ZONE else 1.0,
         fields=int(nuclear.sum()),
         nucleus_hue=REFERENCE_HUE + shift,
         nucleus_chroma=chroma,
     )
+    return _correctable(calibration)
+
+
+def _correctable(calibration: StainCalibration) -> StainCalibration:
+    """`calibration` if `StainCalibration.load` would accept it from its file; refused here, with the
+    reason, rather than written and then refused by every analysis once installed."""
+    try:
+        StainCalibration.from_dict(calibration.to_dict(), "the measured calibration")
+    except StainCalibrationError as exc:
+        low, high = _GAIN_RANGE
+        raise StainCalibrationError(
+            f"This laboratory's stain is outside what a calibration can correct: its nuclei read at "
+            f"{calibration.nucleus_hue:.1f} degrees of hue and chroma {calibration.nucleus_chroma:.1f}, "
+            f"{calibration.nucleus_chroma / REFERENCE_CHROMA:.2f} times the reference's "
+            f"{REFERENCE_CHROMA:g}; a calibration turns the hue by at most {NUCLEUS_HUE_TOLERANCE:g} "
+            f"degrees and scales the chroma by {low:g} to {high:g}, beyond which nuclei are too faint (or "
+            f"too strong) to be told from red cells by colour ({str(exc).rstrip('.')}). Check the "
+            "staining (time, dilution, an exhausted stain) and the camera's white balance, then calibrate "
+            "again, or count without a calibration."
+        ) from exc
+    return calibration
 
 
 def laboratory_calibration() -> StainCalibration:

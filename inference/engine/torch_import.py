@@ -148,7 +148,29 @@ def read_torch_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]
             raise ModelArtifactError(f"Weights part {part} cannot be read (truncated?): {exc}") from exc
     if not state:
         raise ModelArtifactError(f"{RUN_SUMMARY} in {run_dir} names no weights.")
+    _check_layer_arrays(state, run_dir)
     return summary, state
+
+
+def _check_layer_arrays(state: Mapping[str, np.ndarray], run_dir: Path) -> None:
+    """Refuse weights with no `layer.*` array at once: the converter skips other keys (buffers such as
+    the preprocessing means), so a `model.state_dict()` saved under other names, or a `torch.save`
+    file renamed .npz, would convert to nothing and be refused only after the images are loaded, as
+    weights that "do not fit the architecture"."""
+    if any(key.startswith(PREFIX) for key in state):
+        return
+    keys = sorted(state)
+    found = ", ".join(repr(key) for key in keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+    torch_save = (
+        " (a torch.save file: its state must be saved with NumPy)"
+        if any(key.endswith("data.pkl") for key in keys)
+        else ""
+    )
+    raise ModelArtifactError(
+        f"The weights parts in {run_dir.name} hold no '{PREFIX}' arrays, only {found}{torch_save}; "
+        f"expected the NumPy arrays {TRAINING_SCRIPT} writes, one per parameter, named "
+        f"{PREFIX}<keras layer>.<parameter> (e.g. {PREFIX}conv1_conv.weight)."
+    )
 
 
 def check_agreement(model: Any, val: ArrayDataset, run_dir: Path) -> float:
@@ -156,10 +178,27 @@ def check_agreement(model: Any, val: ArrayDataset, run_dir: Path) -> float:
     from .training import predict_probabilities
 
     with np.load(run_dir / RUN_VAL_LOGITS, allow_pickle=False) as stored:
-        files, expected = [str(name) for name in stored["files"]], softmax(stored["logits"])
+        files, logits = [str(name) for name in stored["files"]], np.asarray(stored["logits"])
     if files != [path.name for path in val.paths]:
         raise ModelArtifactError(f"The run was checked on other val images than {len(val)} given here.")
+    if logits.ndim != 2 or len(logits) != len(files):
+        raise ModelArtifactError(
+            f"{RUN_VAL_LOGITS} holds logits of shape {logits.shape} for {len(files)} images."
+        )
+    _refuse_non_finite(
+        logits,
+        files,
+        f"The run's val logits ({RUN_VAL_LOGITS}) are",
+        "a run that diverged or overflowed (float16) gives nothing to check the import against",
+    )
     probabilities = predict_probabilities(model, val.images)
+    _refuse_non_finite(
+        probabilities,
+        files,
+        "The imported model computes probabilities that are",
+        "its weights hold NaN or infinities (a diverged run)",
+    )
+    expected = softmax(logits)
     gap = float(np.abs(probabilities - expected).max())
     if gap > MAX_PROBABILITY_DIFFERENCE or (probabilities.argmax(1) != expected.argmax(1)).any():
         raise ModelArtifactError(
@@ -167,6 +206,18 @@ def check_agreement(model: Any, val: ArrayDataset, run_dir: Path) -> float:
             f"difference {gap:.4f}); the PyTorch and Keras graphs differ."
         )
     return gap
+
+
+def _refuse_non_finite(values: np.ndarray, files: list[str], what: str, why: str) -> None:
+    """Refuse rows (one per val image) holding NaN or an infinity: NaN compares false with the
+    agreement limit and a NaN row argmaxes to class 0 on both sides, so a diverged run would pass."""
+    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if len(bad):
+        named = ", ".join(files[row] for row in bad[:3])
+        raise ModelArtifactError(
+            f"{what} not finite numbers for {len(bad)} of {len(files)} val images (e.g. {named}): {why}; "
+            "such a model is not written."
+        )
 
 
 def gpu_command(summary: dict[str, Any]) -> str:

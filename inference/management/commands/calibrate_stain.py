@@ -79,7 +79,8 @@ class Command(BaseCommand):
             )
         try:
             calibration.save(options["out"])
-        except OSError as exc:
+        # EngineError: a calibration the loader would refuse is not written (`StainCalibration.save`).
+        except (OSError, EngineError) as exc:
             raise CommandError(f"Cannot write {options['out']}: {exc}") from exc
         if quiet:
             self.stdout.write(json.dumps({"calibration": calibration.to_dict(), "check": check}, indent=2))

@@ -83,7 +83,7 @@ class Command(BaseCommand):
         exclusions: dict[Path, set[str]] = {}
         for path in options["exclude"]:
             try:
-                with path.open(newline="", encoding="utf-8") as handle:
+                with path.open(newline="", encoding="utf-8-sig") as handle:  # Excel writes a BOM
                     names = {row["image"].strip() for row in csv.DictReader(handle)}
             except (OSError, KeyError, AttributeError, UnicodeDecodeError, csv.Error) as exc:
                 raise CommandError(f"{path.name}: not a CSV with the column image ({exc}).") from exc
