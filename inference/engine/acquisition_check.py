@@ -21,6 +21,7 @@ from .trust import (
     MAX_FLAGGED_RATE,
     FeatureExtractor,
     TrustModel,
+    checked_on_validation,
     collect_features,
     labelled_folders,
     progress_bar,
@@ -99,6 +100,15 @@ def fit_acquisition_check(
     val_set = collect_features(predictor, iter_prepared(val), batch_size, bar)
     without = replace(trust, acquisition=None, acquisition_threshold=math.inf)
     flagged = [row.flagged for row in without.assess(val_set.logits, val_set.features, val_set.colours)]
-    return with_acquisition_check(
+    fitted = with_acquisition_check(
         without, np.stack(train_acquisition), [label for _, label in train], val_set.acquisition, flagged
+    )
+    # As every trust fit ends: the accepted calls' accuracy recorded, or the fit refused.
+    return checked_on_validation(
+        fitted,
+        val_set.logits,
+        val_set.features,
+        [label for _, label in val],
+        val_set.colours,
+        val_set.acquisition,
     )

@@ -488,6 +488,12 @@ def _trust_lines(trust: dict[str, Any] | None) -> list[str]:
         f"thresholds chosen on validation for at most {_fmt(trust.get('max_flagged_rate'))} flagged "
         f"(flagged there: {_fmt(trust.get('val_flagged_rate'))}).",
     ]
+    if "val_accepted_accuracy" in trust:
+        lines.append(
+            f"- A call below calibrated confidence {_fmt(trust.get('confidence_floor'))} is always flagged. "
+            f"On validation the calls not flagged are right {_fmt(trust['val_accepted_accuracy'])} of the "
+            f"time; a fit is refused below {_fmt(trust.get('min_accepted_accuracy'))}."
+        )
     stain = trust.get("stain")
     if stain:
         lines.append(

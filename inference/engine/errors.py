@@ -38,3 +38,8 @@ class ModelArtifactError(EngineError):
 
 class DatasetError(EngineError):
     """A training or evaluation folder that does not have the expected layout."""
+
+
+class TrustFitRefusedError(EngineError):
+    """Trust fitting refused: on the validation images, the calls its checks would accept are not
+    accurate enough to be shown as classes, so no thresholds are written for the model."""

@@ -8,6 +8,13 @@ of each field's focus and noise (`acquisition.py`), whose threshold spends what 
 budget. `TrustModel.assess` turns a batch of (logits, features, colour descriptors, acquisition
 descriptors) into per-image assessments.
 
+The budget is spent without the labels, so it cannot tell a good model from a useless one: on a model
+no better than chance it still finds a threshold (about 0.25 for four classes) and accepts the rest.
+Two guards use what the budget does not: a fixed confidence floor (`CONFIDENCE_FLOOR`), below which a
+call is flagged whatever threshold was fitted or stored, and the validation labels, which the fit
+checks itself against (`checked_on_validation`): it refuses (`TrustFitRefusedError`) when the calls it
+would accept are right less often than `MIN_ACCEPTED_ACCURACY`, and records that accuracy otherwise.
+
 A flagged image is shown as "refer to pathologist", never as a confident class: the calibrated
 confidence is below the threshold, or the image does not look like the training data to the network
 (another laboratory, magnification, or not a smear at all), or its colours are not the training
@@ -27,7 +34,7 @@ import hashlib
 import io
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,12 +43,22 @@ import numpy as np
 from .acquisition import acquisition_descriptors
 from .calibration import fit_temperature, softmax
 from .classes import CLASS_CODES
-from .errors import DatasetError, EngineError, ModelArtifactError
+from .errors import DatasetError, EngineError, ModelArtifactError, TrustFitRefusedError
 from .ood import DEFAULT_COMPONENTS, MahalanobisModel, fit_mahalanobis
 from .stain import DESCRIPTOR_SIZE, STAIN_COMPONENTS, colour_descriptors
 
 TRUST_VERSION = 1
 MAX_FLAGGED_RATE = 0.02
+# Below this calibrated probability of its class a call is flagged, whatever threshold the budget chose:
+# the model itself then holds the call more likely wrong than right (for four classes chance is 0.25,
+# where a budget threshold lands on a useless model). The shipped models' thresholds (0.935, 0.686) lie
+# above it, so it changes none of their calls.
+CONFIDENCE_FLOOR = 0.5
+# The least accuracy of the validation calls the checks accept (not flagged) for a fit to be written:
+# at most one accepted call in twenty wrong. The shipped models accept 474 of the 483 val fields and
+# are right on 474 (ResNet50) and 472 (MobileNet) of them; chance (0.25), or a model that confuses two
+# of the four classes (about 0.75), is far below.
+MIN_ACCEPTED_ACCURACY = 0.95
 # Arrays above this many floats go to trust.npz when a folder is given, instead of inline base64.
 INLINE_FLOAT_LIMIT = 50_000
 TRUST_ARRAYS_FILE = "trust.npz"
@@ -112,6 +129,8 @@ class TrustModel:
     stain_threshold: float = math.inf
     acquisition: MahalanobisModel | None = None  # focus and noise of the training fields
     acquisition_threshold: float = math.inf
+    # Accuracy of the validation calls not flagged (`checked_on_validation`); nan in older states.
+    val_accepted_accuracy: float = math.nan
 
     def calibrated(self, logits: np.ndarray) -> np.ndarray:
         return softmax(logits, self.temperature)
@@ -121,9 +140,11 @@ class TrustModel:
 
     def flags(self, confidence: np.ndarray, ood: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Boolean arrays (low confidence, out of distribution). Written as "not within the threshold"
-        so that NaN, which compares False with everything, is flagged rather than passed."""
+        so that NaN, which compares False with everything, is flagged rather than passed. The confidence
+        floor holds for a state fitted or edited with a threshold below it too."""
         confidence, ood = np.asarray(confidence), np.asarray(ood)
-        return ~(confidence >= self.confidence_threshold), ~(ood <= self.ood_threshold)
+        least_confidence = max(self.confidence_threshold, CONFIDENCE_FLOOR)
+        return ~(confidence >= least_confidence), ~(ood <= self.ood_threshold)
 
     def stain_scores(self, colours: np.ndarray | None, rows: int) -> np.ndarray:
         if self.stain is None:
@@ -217,6 +238,8 @@ class TrustModel:
             "confidence_threshold": self.confidence_threshold,
             "ood_threshold": self.ood_threshold,
             "max_flagged_rate": MAX_FLAGGED_RATE,
+            "confidence_floor": CONFIDENCE_FLOOR,
+            "min_accepted_accuracy": MIN_ACCEPTED_ACCURACY,
             "val_flagged_rate": self.val_flagged_rate,
             "val_ece_before": self.val_ece_before,
             "val_ece_after": self.val_ece_after,
@@ -225,6 +248,8 @@ class TrustModel:
             "feature_dim": self.mahalanobis.dimension,
             "components": int(self.mahalanobis.components.shape[1]),
         }
+        if math.isfinite(self.val_accepted_accuracy):  # unknown for a state fitted before the check
+            state["val_accepted_accuracy"] = self.val_accepted_accuracy
         if self.stain is not None:
             state["stain"] = {
                 "method": "Mahalanobis (shared PPCA covariance) on 10 colour statistics of the field",
@@ -284,6 +309,7 @@ class TrustModel:
                 confidence_threshold=_threshold(state["confidence_threshold"], "confidence_threshold"),
                 ood_threshold=_threshold(state["ood_threshold"], "ood_threshold", above=n_val == 0),
                 val_flagged_rate=float(state["val_flagged_rate"]),
+                val_accepted_accuracy=float(state.get("val_accepted_accuracy", math.nan)),
                 val_ece_before=float(state.get("val_ece_before", float("nan"))),
                 val_ece_after=float(state.get("val_ece_after", float("nan"))),
                 n_train=int(state.get("n_train", 0)),
@@ -525,9 +551,9 @@ def fit_trust_arrays(
     trust = TrustModel(
         temperature=temperature,
         mahalanobis=maha,
-        confidence_threshold=thresholds.confidence,
+        confidence_threshold=max(thresholds.confidence, CONFIDENCE_FLOOR),
         ood_threshold=thresholds.ood,
-        val_flagged_rate=thresholds.rate,
+        val_flagged_rate=thresholds.rate,  # measured again, with the floor, by `checked_on_validation`
         val_ece_before=expected_calibration_error(val_y, softmax(val_logits)),
         val_ece_after=expected_calibration_error(val_y, probs),
         n_train=len(train_features),
@@ -535,13 +561,63 @@ def fit_trust_arrays(
         stain=stain,
         stain_threshold=thresholds.stain,
     )
-    if train_acquisition is None or val_acquisition is None:
-        return trust
-    val_flagged = [row.flagged for row in trust.assess(val_logits, val_features, val_colours)]
-    from .acquisition_check import with_acquisition_check
+    if train_acquisition is not None and val_acquisition is not None:
+        val_flagged = [row.flagged for row in trust.assess(val_logits, val_features, val_colours)]
+        from .acquisition_check import with_acquisition_check
 
-    return with_acquisition_check(
-        trust, train_acquisition, train_labels, val_acquisition, val_flagged, max_flagged_rate
+        trust = with_acquisition_check(
+            trust, train_acquisition, train_labels, val_acquisition, val_flagged, max_flagged_rate
+        )
+    return checked_on_validation(trust, val_logits, val_features, val_y, val_colours, val_acquisition)
+
+
+def checked_on_validation(
+    trust: TrustModel,
+    val_logits: np.ndarray,
+    val_features: np.ndarray,
+    val_labels: Sequence[int] | np.ndarray,
+    val_colours: np.ndarray | None = None,
+    val_acquisition: np.ndarray | None = None,
+) -> TrustModel:
+    """`trust` with the flagged rate and the accuracy of the accepted calls that it gives on these
+    (validation) rows, assessed as a user's images would be.
+
+    The thresholds spend the flag budget without the labels; this is where the labels have their say.
+    Fewer than `MIN_ACCEPTED_ACCURACY` of the accepted calls right, or none accepted, and the fit is
+    refused (`TrustFitRefusedError`, with the figures): its calls must not be shown as classes.
+    """
+    truth = np.asarray(val_labels, dtype=np.int64).reshape(-1)
+    rows = trust.assess(val_logits, val_features, val_colours, val_acquisition)
+    flagged = np.array([row.flagged for row in rows], dtype=bool)
+    right = np.array([row.predicted_index for row in rows], dtype=np.int64) == truth
+    accepted = int((~flagged).sum())
+    accepted_right = int(right[~flagged].sum())
+    if accepted == 0 or accepted_right / accepted < MIN_ACCEPTED_ACCURACY:
+        raise TrustFitRefusedError(_refusal(len(rows), accepted, accepted_right, int(right.sum())))
+    return replace(
+        trust, val_flagged_rate=float(flagged.mean()), val_accepted_accuracy=accepted_right / accepted
+    )
+
+
+def _refusal(n: int, accepted: int, accepted_right: int, right: int) -> str:
+    """Why a trust fit is refused, with the validation figures."""
+    overall = f"over all {n} validation images the model is right {right} times ({right / max(n, 1):.1%})"
+    if accepted == 0:
+        found = (
+            f"the checks accept none of the {n} validation images (each is referred: calibrated "
+            f"confidence below the floor of {CONFIDENCE_FLOOR} or the fitted threshold, or another check)"
+        )
+    else:
+        accuracy = accepted_right / accepted
+        found = (
+            f"the checks accept {accepted} of the {n} validation images ({(n - accepted) / n:.1%} "
+            f"referred) and {accepted_right} of those calls are right: accepted accuracy {accuracy:.4f}, "
+            f"below the {MIN_ACCEPTED_ACCURACY} required before a call is shown as a class"
+        )
+    return (
+        f"Trust not fitted: {found}; {overall}. No thresholds are written: the model is not accurate "
+        "enough for its calls to be vouched for. Train it further, or check the training and validation "
+        "folders (labels, one sub-folder per class)."
     )
 
 
@@ -559,7 +635,9 @@ def fit_trust(
 
     `train_dir` and `val_dir` hold one sub-folder per class. Images go through the same
     `read_image` + `prepare_for_model` as inference, without augmentation. Pass the artifact
-    `folder` so large arrays can be written to trust.npz beside model.json.
+    `folder` so large arrays can be written to trust.npz beside model.json. A model whose accepted
+    validation calls fall short of `MIN_ACCEPTED_ACCURACY` is refused (`TrustFitRefusedError`), before
+    anything is written.
     """
     from .evaluation import iter_prepared
 

@@ -1,6 +1,8 @@
 """Evaluating a model folder on a labelled image folder, with trust fitted, perturbations and plots.
 
-Uses a tiny random network and generated images, so it runs in seconds and needs no shared data.
+Uses tiny networks and generated images, so it runs in seconds and needs no shared data. Trust is
+fitted on one whose weights read the generated fields' classes (`blast_colour_model.py`): a random
+network is no better than chance, and the trust fit refuses it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from inference.engine.evaluation import (
 )
 from inference.engine.perturbation import Perturbation
 from inference.engine.preprocess import prepare_for_model
+from tests.engine.blast_colour_model import blast_colour_artifact
 from tests.engine.synthetic import touching_field
 
 FOLDERS = ("Benign", "early", "Pre", "pro_b")  # public names and codes, any case
@@ -70,13 +73,14 @@ def write_dataset(root: Path, per_class: int, seed: int) -> Path:
 
 @pytest.fixture(scope="module")
 def fitted_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A tiny model folder with trust fitted on generated train/val folders."""
+    """A tiny model folder that calls the generated fields right, with trust fitted on generated
+    train/val folders."""
     from inference.engine.artifact import update_model_info
     from inference.engine.predictor import Predictor
     from inference.engine.trust import fit_trust
 
     root = tmp_path_factory.mktemp("eval")
-    model_dir = make_tiny_artifact(root / "model")
+    model_dir = blast_colour_artifact(root / "model")
     train = write_dataset(root / "train", per_class=12, seed=1)
     val = write_dataset(root / "val", per_class=8, seed=2)
     state = fit_trust(Predictor.from_artifact(model_dir), train, val, folder=model_dir, batch_size=16)

@@ -34,6 +34,7 @@ from inference.engine.preprocess import prepare_for_model
 from inference.engine.referral import REASON_TEXTS
 from inference.engine.segmentation import SegmentationParams, segment_cells
 from inference.engine.stain_calibration import STAIN_CALIBRATION_ENV, StainCalibration
+from tests.engine.blast_colour_model import blast_colour_artifact
 from tests.engine.synthetic import touching_field
 from tests.engine.test_evaluation import make_tiny_artifact, smear_like, write_dataset
 
@@ -46,7 +47,7 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("pipeline")
     bare = make_tiny_artifact(root / "bare")
-    trusted = make_tiny_artifact(root / "trusted")
+    trusted = blast_colour_artifact(root / "trusted")  # a random network's trust fit is refused
     train = write_dataset(root / "train", per_class=6, seed=3)
     val = write_dataset(root / "val", per_class=4, seed=4)
     update_model_info(trusted, trust=fit_trust(Predictor.from_artifact(trusted), train, val, folder=trusted))

@@ -23,11 +23,13 @@ from tests.engine.test_evaluation import fitted_model  # noqa: F401 (fixture)
 
 
 def _older_copy(model: Path, tmp_path: Path) -> Path:
-    """The fitted model as an artifact made before the check: no `acquisition` in its trust state."""
+    """The fitted model as an artifact made before the check: no `acquisition` in its trust state, nor
+    the accuracy of its accepted calls."""
     copy = tmp_path / "model"
     shutil.copytree(model, copy)
     info = json.loads((copy / "model.json").read_text())
     del info["trust"]["acquisition"]
+    del info["trust"]["val_accepted_accuracy"]  # recorded since the trust fit checks itself
     (copy / "model.json").write_text(json.dumps(info))
     return copy
 
@@ -35,6 +37,14 @@ def _older_copy(model: Path, tmp_path: Path) -> Path:
 def _fit(model: Path, data: dict[str, Path], *options: str, stdout: StringIO | None = None) -> None:
     folders = ["--data", str(data["train"]), "--val", str(data["val"])]
     call_command("fit_acquisition_check", str(model), *folders, *options, stdout=stdout or StringIO())
+
+
+def plain_accepted_accuracy(model: Path, val: Path) -> float:
+    """The accuracy of the val calls the model's checks accept, as evaluation measures it."""
+    rows = [
+        row for row in evaluate_classifier(model, val, show_progress=False)["per_image"] if not row["flagged"]
+    ]
+    return sum(row["true"] == row["pred"] for row in rows) / len(rows)
 
 
 def _referred_for_focus(report: dict[str, Any]) -> int:
@@ -62,6 +72,9 @@ def test_the_check_is_added_and_refers_blurred_fields(
         assert after[key] == before[key], key
     assert printed["val_flagged_rate_before"] <= printed["val_flagged_rate"] <= 0.02
     assert after["method"].endswith("and on its sharpness and noise (focus and noise check)")
+    assert after["val_accepted_accuracy"] == pytest.approx(
+        plain_accepted_accuracy(model, fitted_model["val"])
+    )
     assert "Focus and noise check" in (model / "MODEL_CARD.md").read_text()
     plain = evaluate_classifier(model, fitted_model["val"], show_progress=False)
     assert plain["flagged_rate"] == pytest.approx(printed["val_flagged_rate"])

@@ -64,6 +64,7 @@ class Command(BaseCommand):
         state["method"] = fitted.method()
         state["acquisition"] = fitted.acquisition_state()
         state["val_flagged_rate"] = fitted.val_flagged_rate
+        state["val_accepted_accuracy"] = fitted.val_accepted_accuracy
         update_model_info(folder, trust=state)
         registration = record_in_registry(folder, "fit_acquisition_check", "The check")
         result = {
