@@ -9,7 +9,10 @@ EXIF orientation says, so the pixels the engine measures are the ones a browser 
 from __future__ import annotations
 
 import io
+import os
 import re
+import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,7 @@ from .errors import (
     TruncatedImageError,
     UnsupportedImageError,
 )
+from .jpeg_structure import read_structure
 
 # PIL names a JPEG that carries a second picture after the first (a phone's gain map or depth map, in
 # the Multi-Picture Format) "MPO"; it is a JPEG file, and OpenCV decodes its first, primary picture.
@@ -37,13 +41,14 @@ ACCEPTED_FORMATS = {
 }
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
-# A JPEG marker: 0xFF and a byte that is not a stuffed 0xFF (0x00), a restart marker or a fill byte.
-_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
-_JPEG_EOI = 0xD9
-_JPEG_NO_LENGTH = {0x01, 0xD8}  # TEM and SOI: markers without a segment after them
 # What libjpeg reads ahead of the bits it needs (8 bytes at most), as stuffed 0xFF bytes: all-ones
 # is no Huffman code, so the padding cannot pass for more than a block or two of a cut-off picture.
 _JPEG_READ_AHEAD = b"\xff\x00" * 16
+# libjpeg's warnings that the coded data ran out before the picture did (the end marker came first,
+# where a restart marker was due): it decodes on, filling what is missing from what it has.
+_LIBJPEG_CUT_SHORT = re.compile(rb"premature end of data segment|found marker 0xd9 instead of RST")
+_STDERR = 2  # the file descriptor libjpeg prints its warnings to
+_STDERR_LOCK = threading.Lock()
 _PNG_END = b"IEND"
 _EXIF_ORIENTATION = 0x0112
 # EXIF orientations whose upright picture has width and height swapped.
@@ -145,39 +150,56 @@ def _check_complete(data: bytes, info: ImageInfo) -> None:
         raise TruncatedImageError(f"The {info.format} file is truncated or corrupt: {exc}") from exc
 
 
-def _jpeg_end(data: bytes) -> int:
-    """Where the end-of-image marker of the file's first picture is, or -1. Segments are stepped over
-    by their length (an EXIF thumbnail's markers are not the picture's); data may follow the marker
-    (cameras append data, a phone its second picture)."""
-    pos = 2
-    while found := _JPEG_MARKER.search(data, pos):
-        pos, marker = found.start(), data[found.start() + 1]
-        if marker == _JPEG_EOI:
-            return pos
-        # A scan's segment is its header; the search then skips its coded data to the next marker.
-        pos += 2 if marker in _JPEG_NO_LENGTH else 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
-    return -1
-
-
 def _check_jpeg_complete(data: bytes) -> None:
-    end = _jpeg_end(data)
-    if end < 0:
+    structure = read_structure(data)
+    if structure.end < 0:
         raise TruncatedImageError("The JPEG file is truncated (no end-of-image marker).")
+    if not structure.codes_the_whole_picture():
+        raise TruncatedImageError("The JPEG file is truncated: its picture data ends before its last scan.")
+    if structure.progressive:
+        return  # decoded only once the end marker is read; the decode itself tells (`_decode_jpeg`)
     # Decoders fill a picture whose coded data stops early with grey and only warn, so a file cut
     # short and closed with an end marker (a broken transfer, a proxy) passed. Without that marker
     # libjpeg has to wait for more data where the coded data runs out, and Pillow then raises unless
     # every row was decoded (as long as nothing sets ImageFile.LOAD_TRUNCATED_IMAGES). At 1/8 scale
-    # in grey every code is still read and little else is done: about a third of a decode.
+    # in grey every code is still read and little else is done: about a third of a decode. Unlike the
+    # decode's warning (`_decode_jpeg`), this does not depend on libjpeg printing its messages.
     try:
-        with JpegImagePlugin.JpegImageFile(io.BytesIO(data[:end] + _JPEG_READ_AHEAD)) as img:
-            if img.info.get("progressive"):
-                return  # decoded only once the end marker is read: this cannot tell (docs/engine.md)
+        with JpegImagePlugin.JpegImageFile(io.BytesIO(data[: structure.end] + _JPEG_READ_AHEAD)) as img:
             img.draft("L", (1, 1))
             img.load()
     except (OSError, SyntaxError, ValueError) as exc:
         raise TruncatedImageError(
             "The JPEG file is truncated: its picture data ends before its last row."
         ) from exc
+
+
+def _decode_jpeg(data: bytes) -> np.ndarray | None:
+    """OpenCV's decode, refused if libjpeg ran out of coded data on the way. libjpeg then fills the
+        rest from what it has and only warns, and for a cut in the last scan of a progressive picture
+        (decoded once its end marker is read) or in the last bytes of any (the read-ahead padding above
+        completes the last blocks) nothing before the decode can tell. OpenCV leaves the warning to
+        libjpeg, which prints it to the standard error stream: that is read for the length of the decode,
+        then passed on with anything other threads printed meanwhile. The lock keeps two decodes from
+        reading each other's warnings, so JPEG decodes in one process take turns. libjpeg prints only its
+        first warning: a file whose first is about something else is left to the checks before, as is every
+    file in a process without a standard error stream."""
+    with _STDERR_LOCK, tempfile.TemporaryFile() as printed:
+        stderr = os.dup(_STDERR)
+        try:
+            os.dup2(printed.fileno(), _STDERR)
+            pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        finally:
+            os.dup2(stderr, _STDERR)
+            os.close(stderr)
+        printed.seek(0)
+        messages = printed.read()
+        if messages:  # still under the lock, or the next decode would read them as its own
+            with open(_STDERR, "wb", closefd=False) as passed_on:
+                passed_on.write(messages)
+    if _LIBJPEG_CUT_SHORT.search(messages):
+        raise TruncatedImageError("The JPEG file is truncated: its picture data ends before its last block.")
+    return pixels
 
 
 def _to_rgb8(pixels: np.ndarray) -> np.ndarray:
@@ -221,7 +243,10 @@ def _decode_validated(
 ) -> tuple[ImageInfo, np.ndarray]:
     info = probe_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
     _check_complete(data, info)
-    pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if info.mime_type == "image/jpeg":
+        pixels = _decode_jpeg(data)
+    else:
+        pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None:
         raise NotAnImageError(f"The {info.format} file could not be decoded.")
     orientation = 1 if info.format in _TURNED_BY_DECODERS else info.orientation
