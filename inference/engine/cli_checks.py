@@ -3,7 +3,8 @@
 Bad input is refused before any long work starts, with a message that names what is wrong: numbers
 at argument parsing (`positive_int` and the like, as argparse types), output locations up front
 (`check_output_file`, `check_output_folder`), so that a run of minutes or hours does not end in a
-traceback because its report or artifact cannot be written.
+traceback because its report or artifact cannot be written. `write_output_file` writes a report
+whole or not at all, and turns a failed write into a `UsageError`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import tempfile
 from pathlib import Path
 
 from .errors import EngineError
@@ -52,12 +54,19 @@ def _whole(text: str, low: int, wanted: str) -> int:
     return value
 
 
-def check_output_file(path: str | Path, option: str) -> Path:
+def check_output_file(path: str | Path, option: str, *, overwrite: bool = True) -> Path:
     """Refuse, before any work, an output file that cannot be written: its folder is missing or is
-    a file, it is itself a folder, or its folder is not writable. Nothing is created."""
+    a file, it is itself a folder, or its folder is not writable; and, with `overwrite` False (a
+    command with a `--force` option, not given), a file that exists: a report written over, say, a
+    model's model.json would destroy it. Nothing is created."""
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{option} {path} is a folder; give a file name, e.g. {path / 'report.json'}.")
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise UsageError(
+            f"{option} {path} already exists; it is not overwritten. Choose another file, or add --force "
+            "to replace it."
+        )
     folder = path.parent
     if not folder.exists():
         raise UsageError(f"{option} {path}: the folder {folder} does not exist; create it first.")
@@ -66,6 +75,25 @@ def check_output_file(path: str | Path, option: str) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"{option} {path}: the folder {folder} is not writable.")
     return path
+
+
+def write_output_file(path: str | Path, text: str, option: str) -> None:
+    """Write `text` to `path` whole or not at all: into a temporary file beside it, then renamed over
+    it, so a kill or a full disk leaves the previous file, never half a report. A failed write is a
+    `UsageError` naming the option (the commands report those), not a traceback."""
+    path = Path(path)
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.chmod(temporary, 0o644)  # mkstemp makes 0600; a report is for others to read too
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise UsageError(f"{option} {path} cannot be written: {exc.strerror or exc}.") from exc
 
 
 def check_output_folder(path: str | Path, option: str) -> Path:

@@ -11,12 +11,19 @@ penultimate features, then the trust assessment), so the figures are those a use
 
 Perturbations (`--perturb hue=20,saturation=0.8`, see `perturbation.py`) are applied to the RGB
 image as read, before preprocessing.
+
+Every image is read once before any model work, so that all that cannot be used are named in one
+error. An image whose model output is not finite (NaN from a diverged network) gets no call, is
+flagged `invalid_model_output`, and is counted in `n_invalid_output`, apart from every figure. The
+report (`--out`, strict JSON: a number that is not finite is null) replaces an existing file only
+with `--force`, and is written whole or not at all.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,31 +34,38 @@ import numpy as np
 
 from .calibration import softmax
 from .classes import CLASS_CODES
-from .cli_checks import UsageError, check_output_file, check_output_folder, positive_int
-from .datasets import IMAGE_SUFFIXES, read_image_file, scan_image_folder
-from .errors import DatasetError, EngineError
+from .cli_checks import UsageError, check_output_file, check_output_folder, positive_int, write_output_file
+from .datasets import (
+    list_image_files,
+    read_every_image,
+    read_image_file,
+    refuse_conflicting_labels,
+    scan_image_folder,
+)
+from .errors import DatasetError, EngineError, ModelArtifactError
 from .field_views import field_views, pooled_assessment, view_inputs, whole_at_any_radius
 from .metrics import classification_metrics, ece_sampling_floor
 from .perturbation import Perturbation, parse_perturbation
 from .pipeline import CELL_METHODS, DEFAULT_CELL_METHOD
+from .plots import CONFUSION_PNG, RELIABILITY_PNG, ROC_PNG
 from .preprocess import MODEL_INPUT_SIZE, prepare_for_model
+from .trust import REASON_INVALID_OUTPUT
 
 DEFAULT_BATCH_SIZE = 32
+
+log = logging.getLogger(__name__)
 
 
 # -- data folders -------------------------------------------------------------------------------------
 
 
 def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly inside `folder`, sorted by name."""
+    """Image files directly inside `folder`, sorted by name; refused when it holds pictures that
+    would be left out (in sub-folders, or in a format that cannot be read)."""
     root = Path(folder)
     if not root.is_dir():
         raise DatasetError(f"{root} is not a folder.")
-    return sorted(
-        p
-        for p in root.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    return list_image_files(root)
 
 
 def list_labelled_images(data_dir: str | Path) -> list[tuple[Path, int]]:
@@ -62,6 +76,15 @@ def list_labelled_images(data_dir: str | Path) -> list[tuple[Path, int]]:
     """
     folder = scan_image_folder(data_dir, require_all=False)
     return [(path, int(label)) for path, label in zip(folder.paths, folder.labels, strict=True)]
+
+
+def _read_before_the_model(items: Sequence[tuple[Path, int]], root: Path) -> None:
+    """Read every image once before any model work, so that all that cannot be used are named in one
+    `DatasetError` in seconds, not one per run after the model has run; and refuse the same picture
+    under two classes, which would be scored against both."""
+    paths = [path for path, _ in items]
+    labels = np.array([label for _, label in items], dtype=np.int64)
+    refuse_conflicting_labels(paths, labels, read_every_image(paths, root), root)
 
 
 def iter_prepared(
@@ -113,8 +136,9 @@ def _run_model(
     perturb: Perturbation | None,
     batch_size: int,
     show_progress: bool,
-) -> tuple[np.ndarray, list[dict[str, Any]], dict[str, Any]]:
-    """Calibrated probabilities (n, C), per-image trust fields, and model facts."""
+) -> tuple[np.ndarray, list[dict[str, Any]], dict[str, Any], np.ndarray]:
+    """Calibrated probabilities (n, C), per-image trust fields, model facts, and which images have a
+    finite output (`_mark_invalid_outputs`)."""
     from tqdm import tqdm
 
     from .predictor import get_predictor
@@ -194,7 +218,34 @@ def _run_model(
         },
         "trust_fitted": trust is not None,
     }
-    return probs, fields, facts
+    return probs, fields, facts, _mark_invalid_outputs(probs, fields)
+
+
+def _mark_invalid_outputs(probs: np.ndarray, fields: list[dict[str, Any]]) -> np.ndarray:
+    """Which images have finite probabilities. The others (a diverged network gives NaN) get no
+    confidence, are flagged `invalid_model_output`, and are left out of every figure, with a warning:
+    NaN made sklearn refuse the whole report, and was counted as a call of the first class. A model
+    with no finite output at all is refused: there is nothing to score."""
+    valid = np.isfinite(probs).all(axis=1)
+    if not valid.any():
+        raise ModelArtifactError(
+            f"The model gave no finite output for any of the {len(valid)} images (NaN or infinite "
+            "probabilities): its weights are broken, e.g. by a training run that diverged. Nothing to score."
+        )
+    for field in (field for field, ok in zip(fields, valid, strict=True) if not ok):
+        field.update(confidence=None, flagged=True)
+        if REASON_INVALID_OUTPUT not in field["reasons"]:
+            field["reasons"].append(REASON_INVALID_OUTPUT)
+    n_invalid = int((~valid).sum())
+    if n_invalid:
+        log.warning(
+            "%d of the %d images have no finite model output (NaN or infinite): they are flagged %s, "
+            "counted in n_invalid_output, and left out of every figure.",
+            n_invalid,
+            len(valid),
+            REASON_INVALID_OUTPUT,
+        )
+    return valid
 
 
 def evaluate_classifier(
@@ -214,24 +265,28 @@ def evaluate_classifier(
     true, columns predicted), per_class {code: precision, recall, f1, auc, support; null where the
     class is neither in the sample nor called}, flagged_rate, accepted {n, accuracy} (the images not
     flagged), perturbation, model, per_image [{file, true, pred, confidence, ood_score, flagged,
-    reasons}], plots (file names).
+    reasons}], plots (file names). Images without a finite model output are counted in
+    n_invalid_output, with pred and confidence null, and are in none of the figures (`n` is the rest).
     """
     if isinstance(perturb, str):
         perturb = parse_perturbation(perturb)
     root = Path(data_dir)
     items = list_labelled_images(root)
+    _read_before_the_model(items, root)
     paths = [p for p, _ in items]
     y_true = np.array([label for _, label in items], dtype=np.int64)
-    probs, fields, facts = _run_model(model_dir, paths, perturb, batch_size, show_progress)
-    report: dict[str, Any] = dict(classification_metrics(y_true, probs, list(CLASS_CODES)))
-    report["ece_floor"] = ece_sampling_floor(probs)
-    y_pred = probs.argmax(axis=1)
-    flagged = np.array([f["flagged"] for f in fields], dtype=bool)
+    probs, fields, facts, valid = _run_model(model_dir, paths, perturb, batch_size, show_progress)
+    scored_true, scored_probs = y_true[valid], probs[valid]
+    report: dict[str, Any] = dict(classification_metrics(scored_true, scored_probs, list(CLASS_CODES)))
+    report["n_invalid_output"] = int((~valid).sum())
+    report["ece_floor"] = ece_sampling_floor(scored_probs)
+    scored_pred = scored_probs.argmax(axis=1)
+    flagged = np.array([f["flagged"] for f in fields], dtype=bool)[valid]
     report["flagged_rate"] = float(flagged.mean())
     kept = ~flagged
     report["accepted"] = {
         "n": int(kept.sum()),
-        "accuracy": float((y_pred[kept] == y_true[kept]).mean()) if kept.any() else None,
+        "accuracy": float((scored_pred[kept] == scored_true[kept]).mean()) if kept.any() else None,
     }
     report["perturbation"] = perturb.describe() if perturb else "none"
     report.update(facts)
@@ -239,15 +294,18 @@ def evaluate_classifier(
         {
             "file": path.relative_to(root).as_posix(),
             "true": CLASS_CODES[int(t)],
-            "pred": CLASS_CODES[int(p)],
+            "pred": CLASS_CODES[int(p)] if ok else None,
             **field,
         }
-        for path, t, p, field in zip(paths, y_true, y_pred, fields, strict=True)
+        for path, t, p, ok, field in zip(paths, y_true, probs.argmax(axis=1), valid, fields, strict=True)
     ]
     if plots_dir is not None:
         from .plots import save_evaluation_plots
 
-        report["plots"] = save_evaluation_plots(y_true, probs, list(CLASS_CODES), plots_dir)
+        try:
+            report["plots"] = save_evaluation_plots(scored_true, scored_probs, list(CLASS_CODES), plots_dir)
+        except OSError as exc:
+            raise UsageError(f"--plots {plots_dir} cannot be written: {exc.strerror or exc}.") from exc
     return report
 
 
@@ -259,26 +317,32 @@ def screen_images(
     batch_size: int = DEFAULT_BATCH_SIZE,
     show_progress: bool = True,
 ) -> dict[str, Any]:
-    """Trust assessment of unlabelled images (e.g. another laboratory's smears): flagged rate and rows."""
+    """Trust assessment of unlabelled images (e.g. another laboratory's smears): flagged rate and rows.
+
+    Images without a finite model output are counted in n_invalid_output (pred and confidence null),
+    and left out of `n`, the flagged rate, the reasons and the predicted classes."""
     if isinstance(perturb, str):
         perturb = parse_perturbation(perturb)
     root = Path(images_dir)
     paths = list_images(root)
     if not paths:
         raise DatasetError(f"{root} has no images.")
-    probs, fields, facts = _run_model(model_dir, paths, perturb, batch_size, show_progress)
-    flagged = np.array([f["flagged"] for f in fields], dtype=bool)
-    reasons = [r for f in fields for r in f["reasons"]]
+    read_every_image(paths, root)  # all that cannot be used named at once, before any model work
+    probs, fields, facts, valid = _run_model(model_dir, paths, perturb, batch_size, show_progress)
+    flagged = np.array([f["flagged"] for f in fields], dtype=bool)[valid]
+    reasons = [r for f, ok in zip(fields, valid, strict=True) if ok for r in f["reasons"]]
+    calls = probs[valid].argmax(axis=1)
     return {
-        "n": len(paths),
+        "n": int(valid.sum()),
+        "n_invalid_output": int((~valid).sum()),
         "flagged_rate": float(flagged.mean()),
         "reasons": {r: reasons.count(r) for r in sorted(set(reasons))},
-        "predicted": {c: int((probs.argmax(axis=1) == i).sum()) for i, c in enumerate(CLASS_CODES)},
+        "predicted": {c: int((calls == i).sum()) for i, c in enumerate(CLASS_CODES)},
         "perturbation": perturb.describe() if perturb else "none",
         **facts,
         "per_image": [
-            {"file": p.name, "pred": CLASS_CODES[int(np.argmax(pr))], **f}
-            for p, pr, f in zip(paths, probs, fields, strict=True)
+            {"file": p.name, "pred": CLASS_CODES[int(np.argmax(pr))] if ok else None, **f}
+            for p, pr, ok, f in zip(paths, probs, valid, fields, strict=True)
         ],
     }
 
@@ -306,6 +370,7 @@ def evaluate_cells(
     from .segmentation import segment_cells
 
     items = list_labelled_images(data_dir)
+    _read_before_the_model(items, Path(data_dir))
     if limit is not None:
         by_class: dict[int, list[tuple[Path, int]]] = {}
         for item in items:
@@ -378,6 +443,35 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items() if k != "per_image"}
 
 
+def report_json(report: dict[str, Any]) -> str:
+    """The report as strict JSON: a number that is not finite (the out-of-distribution score of NaN
+    features) is written as null, since NaN is no JSON and a strict parser refuses the whole file."""
+    return json.dumps(_finite_or_none(report), indent=2, allow_nan=False)
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(item) for item in value]
+    return value
+
+
+def _refuse_colliding_outputs(output: Path, plots_dir: Path) -> None:
+    """Refuse an --out (a file) that is the --plots folder, a folder above it, or one of its plots:
+    the report could not be written, after the whole run, or a plot would overwrite it."""
+    out, plots = output.resolve(), plots_dir.resolve()
+    plot_names = (CONFUSION_PNG, ROC_PNG, RELIABILITY_PNG)
+    if out == plots or out in plots.parents or out in {plots / name for name in plot_names}:
+        raise UsageError(
+            f"--out {output} and --plots {plots_dir} collide: --out is the report file, --plots the folder "
+            f"of the plots ({', '.join(plot_names)}). Give the report a name of its own, e.g. "
+            f"{plots_dir / 'report.json'}."
+        )
+
+
 def run_evaluation(
     model_dir: str | Path,
     data_dir: str | Path,
@@ -390,15 +484,19 @@ def run_evaluation(
     plots_dir: str | Path | None = None,
     output: str | Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    force: bool = False,
 ) -> dict[str, Any]:
     """What the command line and `manage.py evaluate_classifier` do: one report, optionally saved.
 
     The options are checked before any image is read: `limit` needs `cells`, and `output` and
-    `plots_dir` must be places that can be written."""
+    `plots_dir` must be places that can be written, apart from each other; an existing `output` is
+    replaced only with `force`."""
     if limit is not None and not cells:
         raise UsageError("--limit applies to --cells only; add --cells, or leave --limit out.")
+    if output is not None and plots_dir is not None:
+        _refuse_colliding_outputs(Path(output), Path(plots_dir))
     if output is not None:
-        check_output_file(output, "--out")
+        check_output_file(output, "--out", overwrite=force)
     if plots_dir is not None:
         check_output_folder(plots_dir, "--plots")
     if cells:
@@ -412,7 +510,7 @@ def run_evaluation(
             model_dir, data_dir, parse_perturbation(perturb), batch_size=batch_size, plots_dir=plots_dir
         )
     if output is not None:
-        Path(output).write_text(json.dumps(report, indent=2))
+        write_output_file(output, report_json(report), "--out")
     return report
 
 
@@ -454,6 +552,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, model_required: bool = Tru
     parser.add_argument(
         "--out", type=Path, default=None, metavar="FILE.json", help="write the full JSON report here"
     )
+    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, metavar="N")
 
 
@@ -475,11 +574,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             plots_dir=args.plots,
             output=args.out,
             batch_size=args.batch_size,
+            force=args.force,
         )
     except (EngineError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(summary(report), indent=2))
+    print(report_json(summary(report)))
     return 0
 
 

@@ -87,6 +87,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, command: str) -> dict[str, Any] | None:
     from pathlib import Path
 
+    from .datasets import refuse_val_images_in_train
     from .training import fit_trust_for_artifact, preset_config, train_from_folders
 
     if args.threads:
@@ -107,6 +108,8 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any] | None:
     # Before the images are loaded (minutes) and trained on (hours), not when the artifact is written.
     check_output_folder(args.out, "--out")
     check_output_folder(run_dir, "--run-dir")
+    # Model selection on images it trains on picks the most over-fitted epoch, and says it is good.
+    refuse_val_images_in_train(args.train, args.val)
     config = preset_config(
         args.preset,
         backbone=args.backbone,

@@ -1,14 +1,13 @@
 """`manage.py evaluate_classifier [--model PATH_OR_VERSION] --data DIR [--out FILE.json] [--plots DIR]`.
 
 Thin wrapper of `inference.engine.evaluation` (same options as `python -m inference.engine.evaluation`);
-without --model it evaluates the active registered model. TensorFlow is imported only when the
-command runs, never when Django loads commands.
+without --model it evaluates the active registered model; an existing --out is replaced only with
+--force. TensorFlow is imported only when the command runs, never when Django loads commands.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -58,7 +57,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.engine.errors import EngineError
-        from inference.engine.evaluation import run_evaluation, summary
+        from inference.engine.evaluation import report_json, run_evaluation, summary
 
         try:
             report = run_evaluation(
@@ -72,7 +71,8 @@ class Command(BaseCommand):
                 plots_dir=options["plots"],
                 output=options["out"],
                 batch_size=options["batch_size"],
+                force=options["force"],
             )
         except (EngineError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(json.dumps(summary(report), indent=2))
+        self.stdout.write(report_json(summary(report)))
