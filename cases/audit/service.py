@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
@@ -13,6 +12,7 @@ from django.utils.ipv6 import clean_ipv6_address
 
 from cases.audit.chain import GENESIS_HASH, compute_hash
 from cases.audit.context import current_context
+from cases.audit.stored_json import stored_json
 from cases.models.audit import AuditEvent
 
 if TYPE_CHECKING:
@@ -22,12 +22,6 @@ if TYPE_CHECKING:
 
 # Any constant works: it only has to be the same in every process that appends to the chain.
 _CHAIN_LOCK_KEY = 727_100_001
-
-
-def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
-    """What the JSON column will give back, so the hash is computed over the stored values."""
-    result: dict[str, Any] = json.loads(json.dumps(values, default=str, sort_keys=True))
-    return result
 
 
 def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
@@ -45,7 +39,7 @@ def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[st
             values[field.name] = getattr(instance, field.name).name
         else:
             values[field.name] = getattr(instance, field.attname)
-    return _json_ready(values)
+    return stored_json(values)
 
 
 def changed_values(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -93,6 +87,8 @@ def record_event(
     user = actor if actor is not None and actor.is_authenticated else None
     if target is not None:
         target_type = target_type or target._meta.label
+    # Hashed and stored in the form the database gives back, so `verify_audit` recomputes the same hash.
+    stored_before, stored_after = stored_json(before or {}), stored_json(after or {})
     with transaction.atomic():
         _lock_chain()
         previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
@@ -105,8 +101,8 @@ def record_event(
             target_type=target_type,
             target_id=str(getattr(target, "external_id", "") or "") if target is not None else "",
             case_external_id=case_external_id,
-            before=_json_ready(before or {}),
-            after=_json_ready(after or {}),
+            before=stored_before,
+            after=stored_after,
             request_id=context.request_id,
             ip_address=_stored_ip(context.ip_address),
             user_agent=context.user_agent[:300],
