@@ -128,7 +128,15 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_ADAPTER = "accounts.adapters.ClinicalAccountAdapter"
 ACCOUNT_SESSION_REMEMBER = False
-ACCOUNT_RATE_LIMITS = {"login_failed": "5/5m/ip,5/5m/key", "login": "30/m/ip"}
+# Failed log-ins: 5 per account (key) and 20 per client address in 5 minutes. The account's limit is
+# checked first, so someone who keeps retrying a locked account does not use up the address's budget
+# and lock out colleagues at the same workstation; the address's limit stops guessing across accounts.
+ACCOUNT_RATE_LIMITS = {"login_failed": "5/5m/key,20/5m/ip", "login": "30/m/ip"}
+
+# Reverse proxies of our own in front of the application (0: none). The client's address, for the
+# rate limits above and the audit trail, is read from X-Forwarded-For through exactly this many hops
+# (accounts.client_address); with 0 the header is never believed.
+TRUSTED_PROXY_COUNT = read_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 
 REDIS_URL = read_str("REDIS_URL")
 if REDIS_URL:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from accounts.client_address import client_address
 from cases.audit.context import audit_context
 from cases.models.audit import AuditSource
 
@@ -31,7 +32,8 @@ class AuditContextMiddleware:
         with audit_context(
             source=_source_for(request.path),
             request_id=request_id,
-            ip_address=request.META.get("REMOTE_ADDR") or None,
+            # Behind our proxies, the client's address rather than the proxy's (TRUSTED_PROXY_COUNT).
+            ip_address=client_address(request),
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         ):
             response = self.get_response(request)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.urls import reverse
 
 from accounts.models import Institution, Role
 from accounts.permissions import Action, active_memberships, institutions_allowing
@@ -55,32 +56,27 @@ def membership_scope(user: User | AnonymousUser) -> QuerySet[Institution]:
     return admin_institutions(user, Action.MANAGE_MEMBERS)
 
 
-class SupervisorAuthenticationForm(AdminAuthenticationForm):
-    def confirm_login_allowed(self, user: Any) -> None:
-        # AdminAuthenticationForm wants is_staff; here the test is "superuser or supervisor".
-        if not may_use_admin(user):
-            raise forms.ValidationError(
-                "This account has no access to the administration.", code="no_admin_access"
-            )
-
-
 class MarrowFindAdminSite(admin.AdminSite):
     site_header = "Marrow-Find administration"
     site_title = "Marrow-Find admin"
     index_title = "Supervision"
-    login_form = SupervisorAuthenticationForm
 
     def has_permission(self, request: HttpRequest) -> bool:
         return may_use_admin(request.user)
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """The administration has no log-in form of its own: people log in on the one log-in page
+        (allauth's), which limits failed attempts and answers every wrong password alike. Django's
+        admin form had no limit, and told a right password of an account without admin access from
+        a wrong one."""
+        if not request.user.is_authenticated:
+            next_url = request.GET.get(REDIRECT_FIELD_NAME) or reverse("admin:index", current_app=self.name)
+            return redirect_to_login(next_url, "account_login")
         # Someone logged in without access would otherwise be sent back and forth between the
-        # admin and its login page; they get a plain refusal instead.
-        if request.user.is_authenticated and not self.has_permission(request):
+        # admin and the log-in page; they get a plain refusal instead.
+        if not self.has_permission(request):
             raise PermissionDenied("This account has no access to the administration.")
-        if request.method == "GET" and self.has_permission(request):
-            return redirect("admin:index")
-        return super().login(request, extra_context)
+        return redirect("admin:index")
 
 
 class ScopedAdmin(admin.ModelAdmin):

@@ -1,15 +1,15 @@
 """The admin is for supervisors (without being superusers) and superusers; technicians, pathologists
-and integration accounts get no access."""
+and integration accounts get no access. Logging in for the admin is on the one log-in page
+(test_admin_login_is_the_one_login.py)."""
 
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
 from tests.conftest import client_for
-from tests.factories import TEST_PASSWORD, UserFactory
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -40,23 +40,3 @@ def test_staff_flag_alone_is_not_enough(persona: User) -> None:
     persona.is_staff = True
     persona.save()
     assert client_for(persona).get(reverse("admin:index"), follow=True).status_code == 403
-
-
-def test_a_supervisor_logs_in_through_the_admin_form(supervisor: User) -> None:
-    client = Client()
-    response = client.post(
-        reverse("admin:login"),
-        # `next` is the hidden field the admin's login form carries
-        {"username": supervisor.email, "password": TEST_PASSWORD, "next": reverse("admin:index")},
-        follow=True,
-    )
-    assert response.status_code == 200
-    assert response.request["PATH_INFO"] == reverse("admin:index")
-
-
-def test_a_technician_cannot_log_in_through_the_admin_form(technician: User) -> None:
-    client = Client()
-    response = client.post(reverse("admin:login"), {"username": technician.email, "password": TEST_PASSWORD})
-    assert response.status_code == 200  # the form again, with the refusal
-    assert "no access to the administration" in response.content.decode()
-    assert "_auth_user_id" not in client.session
