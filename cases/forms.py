@@ -9,6 +9,7 @@ from accounts.models import Role, User
 from accounts.permissions import Action, institutions_allowing
 from cases.access import patients_for
 from cases.models import Case, Patient, Slide
+from cases.services.common import DUPLICATE_ACCESSION, DUPLICATE_MRN
 
 
 def _choose_by_external_id(form: forms.BaseForm) -> None:
@@ -53,13 +54,12 @@ class PatientForm(_InstitutionChoiceMixin, forms.ModelForm):
             and mrn
             and Patient.objects.filter(institution=institution, medical_record_number=mrn).exists()
         ):
-            self.add_error(
-                "medical_record_number", "A patient with this record number is already registered."
-            )
+            self.add_error("medical_record_number", DUPLICATE_MRN)
         return data
 
     def validate_unique(self) -> None:
-        # Uniqueness per institution is checked in clean() with a message for people.
+        # Uniqueness per institution is checked in clean() with a message for people; the service
+        # turns a twin registered meanwhile into the same field error.
         return
 
 
@@ -89,9 +89,7 @@ class CaseForm(forms.ModelForm):
         if patient and accession:
             clash = Case.objects.filter(institution=patient.institution, accession_number=accession)
             if clash.exists():
-                self.add_error(
-                    "accession_number", "This accession number is already used in this institution."
-                )
+                self.add_error("accession_number", DUPLICATE_ACCESSION)
         return data
 
     def validate_unique(self) -> None:
@@ -121,6 +119,11 @@ class ImageUploadForm(forms.Form):
         if not files:
             raise forms.ValidationError("Choose at least one image.")
         return files
+
+
+class SearchForm(forms.Form):
+    # A CharField refuses null characters (PostgreSQL text cannot hold one) and strips spaces.
+    q = forms.CharField(required=False)
 
 
 class TransitionForm(forms.Form):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,17 +13,21 @@ from django.db.models import Q, QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.utils.functional import cached_property
 from django.views import View
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.generic import ListView
 
 from accounts.permissions import Action, can, has_web_access, institutions_allowing
 from cases import access
-from cases.forms import CaseForm, ImageUploadForm, PatientForm, SlideForm, TransitionForm
+from cases.forms import CaseForm, ImageUploadForm, PatientForm, SearchForm, SlideForm, TransitionForm
 from cases.models import Case, CaseState, Patient
 from cases.services.cases import create_case
 from cases.services.patients import create_patient
 from cases.services.slides import UploadRejected, create_slide, upload_slide_image
 from cases.transitions import TRANSITIONS, TransitionError, transition
+from cases.uploads import FileSizeLimit
 
 
 class StaffPageMixin(LoginRequiredMixin):
@@ -52,7 +57,6 @@ def _form_errors_from(exc: ValidationError, form: Any) -> None:
 
 def _search(queryset: QuerySet[Any], query: str, fields: list[str]) -> QuerySet[Any]:
     """Rows where any of `fields` contains the query, case-insensitively."""
-    query = query.strip()
     if not query:
         return queryset
     condition = Q()
@@ -61,17 +65,32 @@ def _search(queryset: QuerySet[Any], query: str, fields: list[str]) -> QuerySet[
     return queryset.filter(condition)
 
 
+class _SearchedList(StaffPageMixin, ListView):
+    """A list page with a search box."""
+
+    @cached_property
+    def q(self) -> str:
+        """The search, or "" with a message if it is refused: a null character, which PostgreSQL text
+        cannot hold, is refused with the same words as in the admin's search box."""
+        form = SearchForm(self.request.GET)
+        if form.is_valid():
+            return str(form.cleaned_data["q"])
+        for errors in form.errors.values():
+            messages.error(self.request, " ".join(str(error) for error in errors))
+        return ""
+
+
 PATIENT_SEARCH_FIELDS = ["medical_record_number", "family_name", "given_name"]
 
 
-class CaseListView(StaffPageMixin, ListView):
+class CaseListView(_SearchedList):
     template_name = "cases/case_list.html"
     paginate_by = 25
     context_object_name = "cases"
 
     def get_queryset(self) -> QuerySet[Case]:
         fields = ["accession_number", *(f"patient__{name}" for name in PATIENT_SEARCH_FIELDS)]
-        queryset = _search(access.cases_for(self.request.user), self.request.GET.get("q", ""), fields)
+        queryset = _search(access.cases_for(self.request.user), self.q, fields)
         state = self.request.GET.get("state", "")
         if state in CaseState.values:
             queryset = queryset.filter(state=state)
@@ -81,7 +100,7 @@ class CaseListView(StaffPageMixin, ListView):
         context = super().get_context_data(**kwargs)
         user = self.request.user
         context.update(
-            q=self.request.GET.get("q", ""),
+            q=self.q,
             state=self.request.GET.get("state", ""),
             states=CaseState.choices,
             can_create_case=institutions_allowing(user, Action.CREATE_CASE).exists(),
@@ -90,19 +109,17 @@ class CaseListView(StaffPageMixin, ListView):
         return context
 
 
-class PatientListView(StaffPageMixin, ListView):
+class PatientListView(_SearchedList):
     template_name = "cases/patient_list.html"
     paginate_by = 25
     context_object_name = "patients"
 
     def get_queryset(self) -> QuerySet[Patient]:
-        return _search(
-            access.patients_for(self.request.user), self.request.GET.get("q", ""), PATIENT_SEARCH_FIELDS
-        )
+        return _search(access.patients_for(self.request.user), self.q, PATIENT_SEARCH_FIELDS)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context["q"] = self.request.GET.get("q", "")
+        context["q"] = self.q
         context["can_create_patient"] = institutions_allowing(
             self.request.user, Action.CREATE_PATIENT
         ).exists()
@@ -235,12 +252,25 @@ class SlideCreateView(StaffPageMixin, View):
         )
 
 
+@method_decorator(csrf_exempt, name="dispatch")  # checked in post(), once the size limit is in place
 class ImageUploadView(StaffPageMixin, View):
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # Installed before anything reads the body (assigning raises if something already has). The
+        # CSRF middleware's check would read it with Django's handlers alone, which keep a file whole
+        # whatever its size; hence the check in post().
+        self.size_limit = FileSizeLimit(request, settings.UPLOAD_MAX_BYTES)
+        request.upload_handlers = [self.size_limit, *request.upload_handlers]
+        return super().dispatch(request, *args, **kwargs)
+
+    @method_decorator(csrf_protect)
     def post(self, request: HttpRequest, external_id: str) -> HttpResponse:
         slide = access.get_slide_for_user(request.user, external_id, Action.UPLOAD_IMAGE)
         form = ImageUploadForm(request.POST, request.FILES)
+        for name in self.size_limit.refused:
+            messages.error(request, self.size_limit.message(name))
         if not form.is_valid():
-            messages.error(request, " ".join(str(error) for error in form.errors.get("images", [])))
+            if not self.size_limit.refused:  # "choose an image" would be wrong: they chose too large ones
+                messages.error(request, " ".join(str(error) for error in form.errors.get("images", [])))
             return redirect("cases:case_detail", slide.case.external_id)
         stored = 0
         # Each file stands alone: a refused file never blocks or half-stores the others.

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from accounts.models import Institution, Role, User
@@ -18,6 +19,13 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings: Any, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    # CI's cache is Redis, which keeps the failed-log-in counters between tests and between runs: a
+    # test that logs in would find the address's budget spent by the ones before it.
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -15,9 +15,10 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
 from django.db.models import Model, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import path, reverse
 from django.utils import timezone
@@ -25,9 +26,9 @@ from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import Institution, User
 from accounts.permissions import Action
+from cases.admin.base import CasesAdmin
 from cases.audit import record_event
 from cases.models.audit import AuditAction, AuditEvent
-from marrowfind.admin_site.site import ScopedAdmin
 
 # The integer id is the chain's order on the server and is not exported: `previous_hash` links the
 # rows in the same order, and rows are named by `external_id` everywhere outside the database.
@@ -137,7 +138,7 @@ class AuditChangeList(ChangeList):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ScopedAdmin):
+class AuditEventAdmin(CasesAdmin):
     view_action = Action.VIEW_AUDIT
     change_action = None
     list_display = [
@@ -235,7 +236,11 @@ class AuditEventAdmin(ScopedAdmin):
         """The rows the change list shows with the same filters, search and date, all pages."""
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
-        changelist = self.get_changelist_instance(request)
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            # Answered as the change list answers them, and nothing is exported or audited.
+            return HttpResponseRedirect(f"{reverse('admin:cases_auditevent_changelist')}?{ERROR_FLAG}=1")
         queryset = changelist.get_queryset(request)
         filters = {key: value for key, value in request.GET.items() if key not in {"o", "p"}}
         return self._export(request, queryset, {"filters": filters})

@@ -20,11 +20,12 @@ from django.utils.html import format_html
 from accounts.models import Role, User
 from accounts.permissions import Action
 from cases.access import log_view
+from cases.admin.base import CasesAdmin
 from cases.models import Case, CaseTransition, Patient, Slide, SlideImage
 from cases.services.cases import EDITABLE_STATES, create_case, update_case
 from cases.services.patients import create_patient, update_patient
 from cases.services.slides import UPLOAD_STATES, create_slide
-from marrowfind.admin_site.site import ReadOnlyInline, ScopedAdmin
+from marrowfind.admin_site.site import ReadOnlyInline
 
 
 def _changes(form: ModelForm[Any], exclude: set[str]) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def thumbnail(image: SlideImage, height: int = 64) -> str:
     )
 
 
-class AccessLogged(ScopedAdmin):
+class AccessLogged(CasesAdmin):
     """Opening a patient or a case in the admin is a view like any other: it goes in the access log."""
 
     def change_view(
@@ -105,9 +106,9 @@ class PatientAdmin(AccessLogged):
 
     def save_model(self, request: HttpRequest, obj: Patient, form: ModelForm[Any], change: bool) -> None:
         if change:
-            # The form already wrote its values onto `obj`; the service compares with the stored row.
-            stored = Patient.objects.get(pk=obj.pk)
-            update_patient(request.user, stored, **_changes(form, {"institution"}))
+            # The form already wrote its values onto `obj`; the service re-reads the stored row under
+            # a lock and compares with that.
+            update_patient(request.user, obj, **_changes(form, {"institution"}))
             obj.refresh_from_db()
         else:
             fields = {name: value for name, value in form.cleaned_data.items() if name != "institution"}
@@ -180,8 +181,9 @@ class CaseAdmin(AccessLogged):
 
     def save_model(self, request: HttpRequest, obj: Case, form: ModelForm[Any], change: bool) -> None:
         if change:
-            stored = Case.objects.get(pk=obj.pk)
-            update_case(request.user, stored, **_changes(form, {"patient", "institution"}))
+            # Refused (a message, as for any service refusal) if the case left the editable states
+            # after this page read it: a sign-out committed meanwhile is never undone.
+            update_case(request.user, obj, **_changes(form, {"patient", "institution"}))
             obj.refresh_from_db()
         else:
             fields = {name: value for name, value in form.cleaned_data.items() if name != "patient"}
@@ -206,7 +208,7 @@ class SlideImageInline(ReadOnlyInline):
 
 
 @admin.register(Slide)
-class SlideAdmin(ScopedAdmin):
+class SlideAdmin(CasesAdmin):
     institution_path = "case__institution"
     view_action = Action.VIEW_CASE
     change_action = Action.CREATE_CASE
@@ -235,7 +237,7 @@ class SlideAdmin(ScopedAdmin):
 
 
 @admin.register(SlideImage)
-class SlideImageAdmin(ScopedAdmin):
+class SlideImageAdmin(CasesAdmin):
     """Read-only: images arrive through the upload service, which validates them by content."""
 
     institution_path = "case__institution"

@@ -46,14 +46,21 @@ def create_case(actor: User | AnonymousUser, patient: Patient, **fields: Any) ->
 
 
 def update_case(actor: User | AnonymousUser, case: Case, **changes: Any) -> Case:
-    require(actor, Action.CREATE_CASE, case.institution)
-    if case.state not in EDITABLE_STATES:
-        raise ValidationError(f"A case that is {case.get_state_display().lower()} cannot be edited.")
-    if "patient" in changes and changes["patient"].institution_id != case.institution_id:
-        raise ValidationError({"patient": "The patient belongs to another institution."})
-    if "assigned_pathologist" in changes:
-        _check_pathologist(changes["assigned_pathologist"], case.institution)
+    """Edit a case's fields; return the row as stored.
+
+    The case is re-read under a row lock, so an edit that waited for a concurrent move (a sign-out)
+    sees the new state and is refused, and only the changed fields are written: the state the caller
+    read is never written back.
+    """
     changes.pop("institution", None)
     with transaction.atomic():
-        apply_changes(actor, case, changes, institution=case.institution, case=case)
-    return case
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        require(actor, Action.CREATE_CASE, locked.institution)
+        if locked.state not in EDITABLE_STATES:
+            raise ValidationError(f"A case that is {locked.get_state_display().lower()} cannot be edited.")
+        if "patient" in changes and changes["patient"].institution_id != locked.institution_id:
+            raise ValidationError({"patient": "The patient belongs to another institution."})
+        if "assigned_pathologist" in changes:
+            _check_pathologist(changes["assigned_pathologist"], locked.institution)
+        apply_changes(actor, locked, changes, institution=locked.institution, case=locked)
+    return locked

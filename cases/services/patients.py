@@ -23,8 +23,14 @@ def create_patient(actor: User | AnonymousUser, institution: Institution, **fiel
 
 
 def update_patient(actor: User | AnonymousUser, patient: Patient, **changes: Any) -> Patient:
-    require(actor, Action.CREATE_PATIENT, patient.institution)
+    """Edit a patient's fields; return the row as stored.
+
+    The row is re-read under a lock and only the changed fields are written, so two people editing
+    different fields at the same time both keep their change.
+    """
     changes.pop("institution", None)
     with transaction.atomic():
-        apply_changes(actor, patient, changes, institution=patient.institution)
-    return patient
+        locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        require(actor, Action.CREATE_PATIENT, locked.institution)
+        apply_changes(actor, locked, changes, institution=locked.institution)
+    return locked

@@ -33,12 +33,15 @@ class UploadRejected(Exception):
 
 
 def create_slide(actor: User | AnonymousUser, case: Case, **fields: Any) -> Slide:
-    require(actor, Action.CREATE_CASE, case.institution)
-    if case.state not in UPLOAD_STATES:
-        raise ValidationError("Slides can only be added to a draft case.")
-    slide = Slide(case=case, **fields)
     with transaction.atomic():
-        save_new(actor, slide, institution=case.institution, case=case)
+        # Under the case's row lock: a submit that committed first refuses the slide, and one that
+        # comes later waits until the slide is in.
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        require(actor, Action.CREATE_CASE, locked.institution)
+        if locked.state not in UPLOAD_STATES:
+            raise ValidationError("Slides can only be added to a draft case.")
+        slide = Slide(case=locked, **fields)
+        save_new(actor, slide, institution=locked.institution, case=locked)
     return slide
 
 
@@ -54,6 +57,13 @@ def _read_bounded(uploaded: UploadedFile) -> bytes:
     return bytes(data)
 
 
+def _refuse_unless_open(case: Case) -> None:
+    if case.state not in UPLOAD_STATES:
+        raise UploadRejected(
+            f"Images can only be added to a draft case; this case is {case.get_state_display()}."
+        )
+
+
 def _duplicate_message(earlier: SlideImage) -> str:
     return (
         f"This file was already uploaded to this case as “{earlier.original_filename}” "
@@ -65,10 +75,7 @@ def upload_slide_image(actor: User | AnonymousUser, slide: Slide, uploaded: Uplo
     """Validate by content, refuse duplicates on the case, then store byte for byte and audit."""
     case = slide.case
     require(actor, Action.UPLOAD_IMAGE, case.institution)
-    if case.state not in UPLOAD_STATES:
-        raise UploadRejected(
-            f"Images can only be added to a draft case; this case is {case.get_state_display()}."
-        )
+    _refuse_unless_open(case)  # early, before the file is read and decoded
     data = _read_bounded(uploaded)
     original_name = PurePath(uploaded.name or "upload").name[:255]
     try:
@@ -96,6 +103,9 @@ def upload_slide_image(actor: User | AnonymousUser, slide: Slide, uploaded: Uplo
     image.file.save(original_name, ContentFile(data), save=False)
     try:
         with transaction.atomic():
+            # Checked again under the case's row lock, after the slow decode (which holds no lock):
+            # a submit that committed meanwhile refuses the image, one that comes now waits for it.
+            _refuse_unless_open(Case.objects.select_for_update().get(pk=case.pk))
             image.save(force_insert=True)
             record_event(
                 actor=actor,

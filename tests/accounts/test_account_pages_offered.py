@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 from allauth.account.models import EmailAddress
-from django.core.cache import cache
 from django.test import Client
 
 from accounts.models import User
@@ -32,11 +31,6 @@ NOT_OFFERED = [
     "/accounts/reauthenticate/",
     "/accounts/login/code/confirm/",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_counters() -> None:
-    cache.clear()
 
 
 @pytest.mark.parametrize("path", NOT_OFFERED)

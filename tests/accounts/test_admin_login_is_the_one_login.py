@@ -6,7 +6,6 @@ still worked after 30 wrong guesses) and answered a right password of an account
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from accounts.models import User
@@ -15,11 +14,6 @@ from tests.factories import TEST_PASSWORD
 pytestmark = pytest.mark.django_db
 
 LOGIN_FOR_THE_ADMIN = "/accounts/login/?next=/admin/"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_counters() -> None:
-    cache.clear()
 
 
 def test_the_admin_sends_people_to_the_one_login_page_and_back() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from accounts.models import User
@@ -24,11 +23,6 @@ pytestmark = pytest.mark.django_db
 
 LOGIN = "/accounts/login/"
 PROXY = "10.0.0.1"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_counters() -> None:
-    cache.clear()
 
 
 def _log_in(email: str, password: str, remote: str = PROXY, forwarded_for: str | None = None) -> Client:

@@ -4,16 +4,10 @@ Redis in CI, local memory otherwise)."""
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from accounts.models import User
 from tests.factories import TEST_PASSWORD
-
-
-@pytest.fixture(autouse=True)
-def _fresh_counters() -> None:
-    cache.clear()
 
 
 @pytest.mark.django_db
