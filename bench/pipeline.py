@@ -13,8 +13,10 @@ Images: `--images` (a folder with one sub-folder per class, listed as the engine
 hidden and system files left out; refused when it does not exist or holds no images), else
 `../shared/data/all4/val` relative to the project root, classes interleaved; only when `--images`
 is not given and that folder is absent, generated smear-like fields (the JSON says so). Model:
-`--model`, else the first folder under `models/` with a model.json, else a tiny random network saved
-in a temporary folder (timings then say little about the shipped model; the JSON says which one ran).
+`--model`, else the workers' default model (`MARROWFIND_MODEL_DIR`, else `models/marrowfind-resnet50-v1`),
+else a tiny random network saved in a temporary folder (timings then say little about the shipped
+model). The JSON says which model ran and why (`model_dir`, `model_choice`); a folder named that
+holds no model is refused before any timing.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from inference.engine.cli_checks import positive_int  # noqa: E402
 from inference.engine.datasets import scan_image_folder  # noqa: E402
-from inference.engine.errors import DatasetError  # noqa: E402
+from inference.engine.errors import DatasetError, ModelArtifactError  # noqa: E402
 from inference.engine.imageio import read_image  # noqa: E402
 from inference.engine.pipeline import CELL_METHODS, DEFAULT_CELL_METHOD, END_TO_END, STAGES, Pipeline  # noqa: E402
 from inference.engine.preprocess import prepare_for_model  # noqa: E402
@@ -45,6 +47,10 @@ from inference.engine.preprocess import prepare_for_model  # noqa: E402
 DEFAULT_IMAGES_NAME = "shared/data/all4/val"
 DEFAULT_IMAGES = ROOT.parent / DEFAULT_IMAGES_NAME
 TARGET_MEDIAN_MS = 150.0
+# The model the workers serve by default: marrowfind/settings.py's DEFAULT_MODEL_DIR, mirrored here since
+# the benchmark runs without Django (tests/test_bench_arguments.py checks they agree).
+MODEL_ENV = "MARROWFIND_MODEL_DIR"
+PRODUCT_MODEL = ROOT / "models" / "marrowfind-resnet50-v1"
 
 
 def find_images(folder: Path, n: int) -> list[Path]:
@@ -94,12 +100,24 @@ def generated_images(folder: Path, n: int) -> list[Path]:
     return paths
 
 
-def default_model(tmp: Path) -> Path:
-    models = ROOT / "models"
-    if models.is_dir():
-        for candidate in sorted(models.iterdir()):
-            if (candidate / "model.json").is_file():
-                return candidate
+def choose_model(model: Path | None, tmp: Path) -> tuple[Path, str]:
+    """(model folder to time, why it was chosen, for the JSON): the one given, else the workers' default."""
+    if model is not None:
+        return model, "--model"
+    configured = os.environ.get(MODEL_ENV, "").strip()
+    if configured:
+        return Path(configured), f"no --model: {MODEL_ENV}, the workers' default model"
+    if (PRODUCT_MODEL / "model.json").is_file():
+        why = f"no --model and no {MODEL_ENV}: models/{PRODUCT_MODEL.name}, the workers' default model"
+        return PRODUCT_MODEL, why
+    why = (
+        f"no --model, no {MODEL_ENV} and no models/{PRODUCT_MODEL.name}: a tiny random network "
+        "(its timings say little about the shipped model)"
+    )
+    return tiny_random_model(tmp), why
+
+
+def tiny_random_model(tmp: Path) -> Path:
     from inference.engine.artifact import save_artifact
     from inference.engine.classifier import ClassifierConfig, build_classifier
 
@@ -226,7 +244,10 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--model", type=Path, default=None, help="model folder (default: models/*, else tiny)"
+        "--model",
+        type=Path,
+        default=None,
+        help=f"model folder (default: {MODEL_ENV}, else models/{PRODUCT_MODEL.name}, else tiny)",
     )
     parser.add_argument("--n", type=positive_int, default=50, help="number of images (default 50)")
     parser.add_argument("--images", type=Path, default=None, help="image folder with class sub-folders")
@@ -242,8 +263,11 @@ def main(argv: list[str] | None = None) -> int:
             paths, source = choose_images(args.images, args.n, tmp)
         except DatasetError as exc:
             parser.error(f"--images {args.images or DEFAULT_IMAGES}: {exc}")
-        model_dir = args.model or default_model(tmp)
-        pipeline = Pipeline(model_dir, cell_method=args.cell_method)
+        model_dir, model_choice = choose_model(args.model, tmp)
+        try:
+            pipeline = Pipeline(model_dir, cell_method=args.cell_method)
+        except ModelArtifactError as exc:
+            parser.error(f"model {model_dir} ({model_choice}): {exc}")
         pipeline.warm_up()
         pipeline.run(paths[0])  # first real image: lazy imports, allocator growth
 
@@ -256,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
             **source,
             "n": len(paths),
             "model": pipeline.model_facts,
+            "model_dir": model_dir.name,
+            "model_choice": model_choice,
             "cpu_count": os.cpu_count(),
             "cell_method": args.cell_method,
             "load_average_1min": round(os.getloadavg()[0], 2),
@@ -278,7 +304,6 @@ def main(argv: list[str] | None = None) -> int:
             fast = report["pipeline"]["end_to_end"]["median_ms"]
             slow = report["naive"]["end_to_end"]["median_ms"]
             report["speedup_median"] = round(slow / fast, 2) if fast else None
-        report["model_dir"] = model_dir.name
     print(json.dumps(report, indent=2))
     return 0
 

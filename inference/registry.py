@@ -11,10 +11,9 @@ The commands that rewrite a model.json in place register a registered folder aga
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from cases.audit import record_event, snapshot
 from cases.audit.service import changed_values
 from cases.models.audit import AuditAction
-from inference.engine.artifact import MODEL_JSON, read_model_info, verify_weights
+from inference.engine.artifact import MODEL_JSON, model_json_sha256, read_model_info, verify_weights
 from inference.engine.errors import ModelArtifactError
 from inference.models import ModelVersion
 
@@ -56,13 +55,6 @@ def _backbone_name(info: dict[str, Any]) -> str:
     """`backbone` in model.json is a name, or a dict with the name and the starting weights."""
     backbone = info.get("backbone") or info["architecture"].get("backbone", "")
     return str(backbone.get("name", "") if isinstance(backbone, dict) else backbone)
-
-
-def model_json_sha256(info: dict[str, Any]) -> str:
-    """sha256 of model.json's content; its layout (key order, spacing) does not count, so a file
-    rewritten unchanged is no change."""
-    text = json.dumps(info, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _changed_entries(version: ModelVersion, info: dict[str, Any]) -> list[str]:
@@ -203,12 +195,38 @@ def _create_version(
     return version, True
 
 
+def _refuse_unloadable(
+    folder: Path, info: dict[str, Any], trial_load: Callable[[Path], dict[str, Any]]
+) -> None:
+    """Refuse a folder that `trial_load` cannot load, or whose model.json it loaded is not the one
+    read here (rewritten meanwhile: what was loaded would not be what is recorded)."""
+    try:
+        loaded = trial_load(folder)
+    except ModelArtifactError as exc:
+        raise ModelArtifactError(
+            f"{folder.name!r} was not registered: a worker could not load it. {exc}"
+        ) from exc
+    if model_json_sha256(loaded) != model_json_sha256(info):
+        raise ModelArtifactError(
+            f"{folder.name!r} was not registered: its {MODEL_JSON} changed while it was being loaded. "
+            "Register it again."
+        )
+
+
 def register_artifact(
-    folder: str | Path, *, activate: bool = False, actor: User | AnonymousUser | None = None
+    folder: str | Path,
+    *,
+    activate: bool = False,
+    actor: User | AnonymousUser | None = None,
+    trial_load: Callable[[Path], dict[str, Any]] | None = None,
 ) -> Registration:
     """Verify an artifact folder and record it. Known weights (same sha256) keep their row: when the
     stored folder no longer holds them, the row moves to `folder`; when the row's folder has a changed
-    model.json, the row takes it (both audited with the values they replace)."""
+    model.json, the row takes it (both audited with the values they replace).
+
+    `trial_load(folder)` loads the folder as a worker would and returns the model.json it loaded; the
+    commands that register pass `worker_load.load_as_a_worker` (TensorFlow: never in the web
+    process), so weights that do not fit their architecture are refused before anything is recorded."""
     folder = Path(folder)
     info = read_model_info(folder)
     verify_weights(folder, info)
@@ -234,6 +252,8 @@ def register_artifact(
         ),
         **described,
     }
+    if trial_load is not None:
+        _refuse_unloadable(folder, info, trial_load)
     with transaction.atomic():
         version = _locked_version(sha)
         created = False
@@ -402,13 +422,12 @@ def find_version(reference: str) -> ModelVersion:
     return found.get()
 
 
-def ensure_default_model() -> ModelVersion | None:
-    """On first run, register and activate the shipped model; later runs change nothing."""
+def ensure_default_model(trial_load: Callable[[Path], dict[str, Any]] | None = None) -> ModelVersion:
+    """On first run, register and activate the configured model folder (`DEFAULT_MODEL_DIR`: the shipped
+    model unless `MARROWFIND_MODEL_DIR` names another); later runs change nothing. A folder that is
+    missing or unusable is a ModelArtifactError saying so (`trial_load`: see `register_artifact`)."""
     existing = active_model()
     if existing is not None:
         return existing
     folder = Path(settings.DEFAULT_MODEL_DIR)
-    if not (folder / "model.json").is_file():
-        return None
-    version, _ = register_model(folder, activate=True)
-    return version
+    return register_artifact(folder, activate=True, trial_load=trial_load).version

@@ -96,3 +96,61 @@ def test_generated_fields_only_without_images_and_without_the_default_folder(
     assert all(p.is_file() for p in paths)
     assert source["images"] == "generated"
     assert "no --images" in source["images_note"]
+
+
+def test_without_model_the_workers_default_model_is_timed(bench: ModuleType, tmp_path: Path) -> None:
+    # A bare `python bench/pipeline.py` had timed the first folder under models/ (the MobileNet).
+    from django.conf import settings
+
+    default = Path(settings.DEFAULT_MODEL_DIR)
+    if not (default / "model.json").is_file():
+        pytest.skip(f"the default model folder {default.name} is not present")
+    folder, why = bench.choose_model(None, tmp_path)
+    assert folder.resolve() == default.resolve()
+    assert "MARROWFIND_MODEL_DIR" in why
+
+
+def test_the_model_is_chosen_as_the_workers_choose_it_and_the_reason_given(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    product = tmp_path / "models" / "marrowfind-resnet50-v1"
+    product.mkdir(parents=True)
+    (product / "model.json").write_text("{}")
+    monkeypatch.setattr(bench, "PRODUCT_MODEL", product)
+    monkeypatch.setattr(bench, "tiny_random_model", lambda tmp: tmp / "tiny-model")
+
+    assert bench.choose_model(tmp_path / "given", tmp_path) == (tmp_path / "given", "--model")
+    monkeypatch.setenv("MARROWFIND_MODEL_DIR", f" {tmp_path / 'configured'} ")
+    folder, why = bench.choose_model(None, tmp_path)
+    assert (folder, why.startswith("no --model: MARROWFIND_MODEL_DIR")) == (tmp_path / "configured", True)
+    monkeypatch.setenv("MARROWFIND_MODEL_DIR", "")  # empty counts as unset, as in the settings
+    folder, why = bench.choose_model(None, tmp_path)
+    assert folder == product
+    assert "default" in why
+    (product / "model.json").unlink()
+    folder, why = bench.choose_model(None, tmp_path)
+    assert folder == tmp_path / "tiny-model"
+    assert "tiny random network" in why
+
+
+@pytest.mark.parametrize("how", ["--model", "MARROWFIND_MODEL_DIR"])
+def test_a_model_folder_that_does_not_exist_is_refused(
+    bench: ModuleType,
+    class_folders: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    how: str,
+) -> None:
+    absent = tmp_path / "no-such-model"
+    argv = ["--images", str(class_folders), "--n", "2", "--skip-naive"]
+    if how == "--model":
+        argv += ["--model", str(absent)]
+    else:
+        monkeypatch.setenv("MARROWFIND_MODEL_DIR", str(absent))
+    with pytest.raises(SystemExit) as refused:
+        bench.main(argv)
+    assert refused.value.code == 2
+    error = capsys.readouterr().err
+    assert f"model {absent}" in error
+    assert "does not exist" in error

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import hashlib
 import io
 import json
 import logging
@@ -204,8 +205,23 @@ def read_model_info(folder: str | Path) -> dict[str, Any]:
             f"{MODEL_JSON} in {folder.name!r}: 'classes' must be a non-empty list of class codes "
             f"(strings), not {classes!r:.80}."
         )
+    # The classifier's outputs are labelled by CLASS_CODES wherever the engine reads them (pipeline,
+    # evaluation, trust): other classes, or these in another order, would be shown under wrong names.
+    if classes != list(CLASS_CODES):
+        raise ModelArtifactError(
+            f"{MODEL_JSON} in {folder.name!r}: 'classes' is {classes!r:.200}; the engine's classifier "
+            f"outputs are {list(CLASS_CODES)!r}, exactly these in this order."
+        )
     weights_entry(folder, info)
     return info
+
+
+def model_json_sha256(info: dict[str, Any]) -> str:
+    """sha256 of model.json's content (as `read_model_info` parsed it); its layout (key order,
+    spacing) does not count, so a file rewritten unchanged is no change. The registry records it per
+    version and every analysis carries it, so a result names the model.json it was made with."""
+    text = json.dumps(info, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def weights_entry(folder: str | Path, info: dict[str, Any]) -> tuple[Path, str]:

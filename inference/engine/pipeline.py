@@ -24,7 +24,7 @@ import dataclasses
 import functools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,9 +34,11 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import find_objects
 
+from .artifact import model_json_sha256
 from .calibration import softmax
 from .classes import CLASS_CODES, CLASS_LABELS
 from .count_cautions import CAUTION_ACQUISITION
+from .errors import NotAnImageError, UnsupportedImageError
 from .field_views import View, field_views, pooled_assessment, view_inputs, whole_at_any_radius
 from .imageio import read_image
 from .preprocess import prepare_for_model
@@ -225,10 +227,13 @@ class Pipeline:
         # Segmentations run here beside the calling thread's classification (two: concurrent `run`s).
         self._segmenter = ThreadPoolExecutor(max_workers=2, thread_name_prefix="marrowfind-segmentation")
         info = self.predictor.info
+        # What a stored result needs to name the model it was made with: the weights, and the
+        # model.json read with them (trust thresholds edited in place change the calls, not the weights).
         self.model_facts = {
             "name": info.get("name"),
             "backbone": info.get("architecture", {}).get("backbone"),
             "weights_sha256": info.get("weights", {}).get("sha256"),
+            "model_json_sha256": model_json_sha256(info),
             "trust_fitted": self.trust is not None,
         }
 
@@ -268,7 +273,7 @@ class Pipeline:
         return crops
 
     def run(self, source: str | Path | bytes | np.ndarray) -> PipelineResult:
-        """Analyse one image: a path, its bytes, or an RGB uint8 array."""
+        """Analyse one image: a path, its bytes, or an RGB uint8 (H, W, 3) array (others are refused)."""
         start = time.perf_counter()
         with _single_threaded_blas():
             result = self._run(source)
@@ -292,7 +297,7 @@ class Pipeline:
 
         timer = _Timer()
         with timer.stage("read_preprocess"):
-            rgb = source if isinstance(source, np.ndarray) else read_image(source)
+            rgb = _checked_array(source) if isinstance(source, np.ndarray) else read_image(source)
         whole = None
         if whole_at_any_radius(rgb.shape, self.predictor.input_size):
             segmenting = self._segmenter.submit(self._segment, rgb)
@@ -342,7 +347,7 @@ class Pipeline:
             segmentation=segmentation,
             segmentation_overlay=seg_overlay,
             cells=cells,
-            model=self.model_facts,
+            model=dict(self.model_facts),  # its own: a caller annotating one result changes no other
             timings_ms=timer.ms,
             stain_correction={
                 "hue_shift": self.segmentation_params.stain_hue_shift,
@@ -448,6 +453,21 @@ class Pipeline:
         ]
 
 
+def _checked_array(rgb: np.ndarray) -> np.ndarray:
+    """An array handed to `run`, refused unless RGB uint8 (H, W, 3) with pixels. Not converted: an array
+    does not say its channel order or the bits its values use, which a file's header tells the reader
+    (`read_image` converts grey, 16-bit and RGBA pictures from their files). One too small to segment is
+    refused by the segmentation, as the same picture from a file is."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise UnsupportedImageError(
+            f"An image array must be RGB uint8 of shape (H, W, 3); this one is {rgb.dtype} of shape "
+            f"{rgb.shape}. Grey, 16-bit and RGBA pictures are converted when read from a file (read_image)."
+        )
+    if rgb.size == 0:
+        raise NotAnImageError(f"The image array of shape {rgb.shape} has no pixels.")
+    return rgb
+
+
 def _with_acquisition_caution(segmentation: SegmentationResult, assessment: Assessment) -> SegmentationResult:
     """A field referred for its focus or noise is counted short too: its counts carry the caution."""
     if REASON_ACQUISITION not in assessment.reasons:
@@ -500,7 +520,25 @@ class _RoiHead:
 def _blas_controller() -> Any:
     from threadpoolctl import ThreadpoolController
 
-    return ThreadpoolController()
+    return ThreadpoolController().select(user_api="blas")
+
+
+def _as_any_thread(change: Callable[[], Any]) -> Any:
+    """Make a change of the BLAS limit take effect from the calling thread, whichever it is.
+
+    threadpoolctl 3.8 lets only its "controlling thread" change OpenBLAS: the first thread to set a
+    limit, until it leaves a `with threadpool_limits` block (one that set a limit without `with` keeps
+    control while it lives). From any other thread a change silently did nothing: runs on a worker
+    thread went unlimited, and the restore by the last of overlapping runs, when another thread had set
+    the limit, left the process on one thread for good. So control is taken for this one change, even
+    from a thread that kept it, and given up at once; `_BLAS_LOCK` keeps our changes one at a time."""
+    from threadpoolctl import OpenBLASController
+
+    OpenBLASController.clear_controlling_thread(force=True)
+    try:
+        return change()
+    finally:
+        OpenBLASController.clear_controlling_thread()
 
 
 _BLAS_LOCK = threading.Lock()
@@ -516,13 +554,13 @@ def _single_threaded_blas() -> Iterator[None]:
     after the per-cell head's matrix product, the ResNet50's classify + Grad-CAM pass took 86-95 ms
     instead of 55 ms (measured on the 2-core machine). The per-image NumPy work is too small to gain
     from threads. A BLAS library has one setting for the process, so overlapping analyses share one
-    limit: set by the first to start, restored by the last to finish (each restoring its own left the
-    process on one thread for good).
+    limit: set by the first to start, restored by the last to finish, on whatever threads they run
+    (each restoring its own left the process on one thread for good).
     """
     global _blas_users, _blas_restore
     with _BLAS_LOCK:
         if _blas_users == 0:
-            _blas_restore = _blas_controller().limit(limits=1, user_api="blas")
+            _blas_restore = _as_any_thread(lambda: _blas_controller().limit(limits=1))
         _blas_users += 1
     try:
         yield
@@ -530,7 +568,7 @@ def _single_threaded_blas() -> Iterator[None]:
         with _BLAS_LOCK:
             _blas_users -= 1
             if _blas_users == 0:
-                _blas_restore.restore_original_limits()
+                _as_any_thread(_blas_restore.restore_original_limits)
                 _blas_restore = None
 
 

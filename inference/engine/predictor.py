@@ -9,8 +9,6 @@ memory stays flat. If `model.json` carries a fitted temperature (`trust.temperat
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -211,12 +209,10 @@ _CACHE_LOCK = threading.Lock()
 def get_predictor(folder: str | Path) -> Predictor:
     """The process-wide predictor of a model folder, loaded (and verified) on first use, and again when
     its model.json has changed (new weights, or a trust state fitted again: `fit_acquisition_check`)."""
-    from .artifact import read_model_info
+    from .artifact import model_json_sha256, read_model_info
 
     resolved = Path(folder).resolve()
-    fingerprint = hashlib.sha256(
-        json.dumps(read_model_info(resolved), sort_keys=True, default=str).encode()
-    ).hexdigest()
+    fingerprint = model_json_sha256(read_model_info(resolved))
     with _CACHE_LOCK:
         cached = _CACHE.get(str(resolved))
         if cached is None or cached[0] != fingerprint:

@@ -20,11 +20,12 @@ only when a model is built.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
-from collections.abc import Callable
+import zipfile
+import zlib
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from .artifact import MODEL_JSON, WEIGHTS_FILE, assign_weights, verify_weights
 from .errors import ModelArtifactError
+from .network_cache import NetworkCache
 
 CENTRE_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "red-cell-centres-v3"
 # A folder named here replaces the shipped network in every process that reads it (workers included).
@@ -45,6 +47,21 @@ _MAX_DISTANCE = 4.0
 _MIN_CONTRAST = 6.0
 # The last layer before the heat map; the radius network (`red_cell_radius`) branches off here.
 LAST_FEATURES = "conv_9"
+# (kernel size, input channels, output channels) of every convolution `build_centre_net` makes, so a
+# folder's weights can be checked without TensorFlow (`check_weight_arrays`, for `manage.py check`);
+# a test holds this to the built network.
+CENTRE_CONVOLUTIONS: dict[str, tuple[int, int, int]] = {
+    "conv_1": (3, 1, 16),
+    "conv_2": (3, 16, 16),
+    "conv_3": (3, 16, 32),
+    "conv_4": (3, 32, 32),
+    "conv_5": (3, 32, 48),
+    "conv_6": (3, 48, 48),
+    "conv_7": (3, 48, 48),
+    "conv_8": (3, 80, 32),  # the upsampled 48 channels beside the half-size 32
+    "conv_9": (3, 48, 16),  # the upsampled 32 beside the full-size 16
+    "heat": (1, 16, 1),
+}
 
 
 def centre_features(distance: np.ndarray, distance_threshold: float) -> np.ndarray:
@@ -120,6 +137,54 @@ def verified_info(folder: Path) -> tuple[dict[str, Any], Path]:
     return info, verify_weights(folder, info)
 
 
+def convolution_arrays(convolutions: Mapping[str, tuple[int, int, int]]) -> dict[str, tuple[int, ...]]:
+    """The weights' array names and shapes (as Keras stores them) of these named convolutions."""
+    arrays: dict[str, tuple[int, ...]] = {}
+    for name, (size, inputs, outputs) in convolutions.items():
+        arrays[f"{name}/kernel"] = (size, size, inputs, outputs)
+        arrays[f"{name}/bias"] = (outputs,)
+    return arrays
+
+
+def check_weight_arrays(folder: Path, weights_path: Path, expected: Mapping[str, tuple[int, ...]]) -> None:
+    """Refuse weights whose arrays are not exactly `expected` (names and shapes), without TensorFlow:
+    what loading them would refuse, found before the first field is counted."""
+    source = f"{folder.name}/{weights_path.name}"
+    try:
+        stored = np.load(weights_path, allow_pickle=False)
+        if not isinstance(stored, np.lib.npyio.NpzFile):
+            raise ModelArtifactError(f"{source} holds a single array, not an .npz of named arrays.")
+        with stored:
+            shapes = {name: tuple(stored[name].shape) for name in stored.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ModelArtifactError(f"{source} is not a readable .npz: {exc}") from exc
+    if shapes.keys() != expected.keys():
+        missing = sorted(expected.keys() - shapes.keys())[:5] or "none"
+        extra = sorted(shapes.keys() - expected.keys())[:5] or "none"
+        raise ModelArtifactError(
+            f"{source} does not fit this network (missing: {missing}; unexpected: {extra})."
+        )
+    for name, shape in expected.items():
+        if shapes[name] != shape:
+            raise ModelArtifactError(
+                f"{source}: weight {name!r} has shape {shapes[name]}; the network expects {shape}."
+            )
+
+
+def check_centre_folder(folder: Path) -> None:
+    """What loading a centre network's folder and counting with it would refuse, found without
+    TensorFlow (for `manage.py check`): its model.json, its weights' sha256, their arrays, and a
+    chosen peak_threshold."""
+    info, weights_path = verified_info(folder)
+    check_weight_arrays(folder, weights_path, convolution_arrays(CENTRE_CONVOLUTIONS))
+    required_peak_threshold(folder, info)
+
+
+def network_record(folder: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """Which network a count was made with: its name and its weights' sha256."""
+    return {"name": str(info.get("name") or folder.name), "weights_sha256": str(info["weights"]["sha256"])}
+
+
 def loaded_network(
     folder: Path, weights_path: Path, build: Callable[[], Any], output: int | None
 ) -> tuple[Any, Any]:
@@ -152,6 +217,10 @@ class CentreModel:
     def heatmap(self, features: np.ndarray) -> np.ndarray:
         """(H, W) float32 centre heat map of one (H, W, 1) feature image."""
         return run_padded(self._predict, features)
+
+    def record(self, threshold: float) -> dict[str, Any]:
+        """For a segmentation's result: this network and the peak threshold it counted with."""
+        return {**network_record(self.folder, self.info), "peak_threshold": threshold}
 
 
 def run_padded(predict: Any, features: np.ndarray) -> np.ndarray:
@@ -196,8 +265,10 @@ def required_choice(folder: Path, key: str, value: float | None, command: str) -
     return value
 
 
-@functools.lru_cache(maxsize=1)
+CENTRE_MODELS: NetworkCache[CentreModel] = NetworkCache(CentreModel)
+
+
 def default_centre_model() -> CentreModel:
     """The centre network (the shipped one, or the folder `MARROWFIND_CENTRE_MODEL_DIR` names), loaded
-    once per process."""
-    return CentreModel(Path(os.environ.get(CENTRE_MODEL_ENV) or CENTRE_MODEL_DIR))
+    on first use and again when its folder changes (`network_cache`)."""
+    return CENTRE_MODELS.get(Path(os.environ.get(CENTRE_MODEL_ENV) or CENTRE_MODEL_DIR))

@@ -19,7 +19,6 @@ only when a model is built.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 from pathlib import Path
@@ -28,10 +27,15 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelArtifactError
+from .network_cache import NetworkCache
 from .red_cell_centres import (
+    CENTRE_CONVOLUTIONS,
     LAST_FEATURES,
     build_centre_net,
+    check_weight_arrays,
+    convolution_arrays,
     loaded_network,
+    network_record,
     required_choice,
     run_padded,
     verified_info,
@@ -42,6 +46,8 @@ RADIUS_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "red-cell-ra
 RADIUS_MODEL_ENV = "MARROWFIND_RADIUS_MODEL_DIR"
 # The radius factors a laboratory may choose; outside this the segmentation's parameters do not hold.
 FACTOR_RANGE = (0.5, 1.5)
+# The centre network's convolutions and the size head's (`build_radius_net`), as `CENTRE_CONVOLUTIONS`.
+RADIUS_CONVOLUTIONS = {**CENTRE_CONVOLUTIONS, "radius_1": (3, 16, 16), "radius": (1, 16, 1)}
 
 
 def build_radius_net(initial_size: float = 10.0) -> Any:
@@ -80,6 +86,15 @@ def required_radius_factor(folder: Path, info: dict[str, Any]) -> float:
     return required_choice(folder, "radius_factor", radius_factor(folder, info), "choose_radius_factor")
 
 
+def check_radius_folder(folder: Path) -> None:
+    """What loading a radius network's folder and sizing cells with it would refuse, found without
+    TensorFlow (for `manage.py check`): its model.json, its weights' sha256, their arrays, and a
+    chosen radius_factor."""
+    info, weights_path = verified_info(folder)
+    check_weight_arrays(folder, weights_path, convolution_arrays(RADIUS_CONVOLUTIONS))
+    required_radius_factor(folder, info)
+
+
 class RadiusModel:
     """A loaded radius network; `log_half_sizes` takes a field of any size at the working scale."""
 
@@ -97,9 +112,15 @@ class RadiusModel:
         """`radius_factor`, refused with a typed error while the network has none."""
         return required_radius_factor(self.folder, self.info)
 
+    def record(self, factor: float) -> dict[str, Any]:
+        """For a segmentation's result: this network and the radius factor it sized cells with."""
+        return {**network_record(self.folder, self.info), "radius_factor": factor}
 
-@functools.lru_cache(maxsize=1)
+
+RADIUS_MODELS: NetworkCache[RadiusModel] = NetworkCache(RadiusModel)
+
+
 def default_radius_model() -> RadiusModel:
     """The radius network (the shipped one, or the folder `MARROWFIND_RADIUS_MODEL_DIR` names), loaded
-    once per process."""
-    return RadiusModel(Path(os.environ.get(RADIUS_MODEL_ENV) or RADIUS_MODEL_DIR))
+    on first use and again when its folder changes (`network_cache`)."""
+    return RADIUS_MODELS.get(Path(os.environ.get(RADIUS_MODEL_ENV) or RADIUS_MODEL_DIR))

@@ -99,6 +99,11 @@ class SegmentationResult:
     nucleated_cells: list[CellMorphometrics] = field(default_factory=list)
     # Why the counts may be wrong although given (`count_cautions`), in the order found.
     cautions: tuple[str, ...] = ()
+    # The networks the red cells were counted with, so a count can be traced: the centre network
+    # (name, weights' sha256, peak threshold) where its peaks were used, and the radius network
+    # (name, weights' sha256, radius factor) in the learned-radius mode; None where not used.
+    centre_network: dict[str, Any] | None = None
+    radius_network: dict[str, Any] | None = None
 
     @property
     def total_cells(self) -> int:
@@ -119,6 +124,8 @@ class SegmentationResult:
             "cell_radius_px": round(float(self.cell_radius_px), 2),
             "cautions": list(self.cautions),
             "caution_texts": [CAUTION_TEXTS[caution] for caution in self.cautions],
+            "centre_network": self.centre_network,
+            "radius_network": self.radius_network,
             "cells": [cell.to_dict() for cell in self.nucleated_cells],
         }
 
@@ -541,14 +548,21 @@ def learned_radius(rgb: np.ndarray, params: SegmentationParams) -> float | None:
     """The field's red-cell radius (input pixels) by the radius network: `radius_factor` times the
     median half-size at the centre network's peaks on the field at the estimated scale. None when the
     centre network finds fewer than `_MIN_SIZED_CELLS` cells (too few to size)."""
-    return _learned_radius(rgb, params, _prepare(rgb, dataclasses.replace(params, cell_radius_px=None)))
-
-
-def _learned_radius(rgb: np.ndarray, params: SegmentationParams, prepared: Prepared) -> float | None:
+    prepared = _prepare(rgb, dataclasses.replace(params, cell_radius_px=None))
     radius_model = default_radius_model()
+    return _learned_radius(rgb, params, prepared, radius_model, default_centre_model())
+
+
+def _learned_radius(
+    rgb: np.ndarray,
+    params: SegmentationParams,
+    prepared: Prepared,
+    radius_model: RadiusModel,
+    centre_model: CentreModel,
+) -> float | None:
     # Asked first, so an untuned network is refused on every field, not only where cells are found.
     factor = _checked_factor(params, radius_model)
-    half_size = _learned_half_size(params, prepared, radius_model)
+    half_size = _learned_half_size(params, prepared, radius_model, centre_model)
     return None if half_size is None else _clipped_radius(rgb, factor * half_size)
 
 
@@ -561,12 +575,11 @@ def _checked_factor(params: SegmentationParams, radius_model: RadiusModel) -> fl
 
 
 def _learned_half_size(
-    params: SegmentationParams, prepared: Prepared, radius_model: RadiusModel
+    params: SegmentationParams, prepared: Prepared, radius_model: RadiusModel, centre_model: CentreModel
 ) -> float | None:
     """The median half-size (input pixels) the radius network gives at the centre network's peaks, or
     None when there are fewer than `_MIN_SIZED_CELLS` peaks."""
     features, scale = _centre_input(prepared)
-    centre_model = default_centre_model()
     heat = centre_model.heatmap(features)
     peaks = local_maxima(
         heat, params.centre_min_distance * WORK_RADIUS_PX, _peak_threshold(params, centre_model)
@@ -586,16 +599,16 @@ def _clipped_radius(rgb: np.ndarray, radius: float) -> float:
 def _cells(
     rgb: np.ndarray,
     params: SegmentationParams,
+    centre_model: CentreModel | None,
     nuclei: np.ndarray | None = None,
     prepared: Prepared | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, int, float]:
     """(labels, nucleus labels, n_nucleated, n_red, r in input pixels) at the working scale: the
-    watershed (`_watershed_cells`), and the centre network's second opinion when it is used."""
+    watershed (`_watershed_cells`), and `centre_model`'s second opinion unless it is None."""
     prepared, r_work, labels, nuclei, n_nucleated, n_red = _watershed_cells(rgb, params, nuclei, prepared)
-    if params.use_centre_network:
-        model = default_centre_model()
-        heat, factor = _centre_heat(prepared, r_work, model)
-        peaks = _heat_peaks(heat, _peak_threshold(params, model), params, factor)
+    if centre_model is not None:
+        heat, factor = _centre_heat(prepared, r_work, centre_model)
+        peaks = _heat_peaks(heat, _peak_threshold(params, centre_model), params, factor)
         labels, n_red = _fuse_centres(labels, n_nucleated, peaks)
     return labels, nuclei, n_nucleated, n_red, prepared.radius
 
@@ -605,6 +618,7 @@ def _median_count_cells(
     params: SegmentationParams,
     radius: float,
     prepared: Prepared,
+    centre_model: CentreModel | None,
     nuclei: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, int, float]:
     """`_cells` at each of `_RADIUS_STEPS` times `radius`: the one whose red-cell count is the median,
@@ -612,13 +626,15 @@ def _median_count_cells(
     pass: the nucleus split and the platelet size follow the radius, and the learned one (fitted to the
     red cells' boxes) split or dropped more of them (docs/counting.md). `prepared` is `_prepare`'s
     result at the estimated radius: the blur and the colour masks do not depend on the radius; `nuclei`
-    the estimated radius's nucleus labels, when already at hand."""
+    the estimated radius's nucleus labels, when already at hand; `centre_model` gives each pass its
+    second opinion, as in `_cells`."""
     if nuclei is None:
         nuclei = _watershed_cells(rgb, params, prepared=prepared)[3]
     passes = [
         _cells(
             rgb,
             dataclasses.replace(params, cell_radius_px=radius * step),
+            centre_model,
             nuclei,
             prepared._replace(radius=max(radius * step, 2.0)),
         )
@@ -641,14 +657,16 @@ def learned_radius_counts(
     for factor in factors:
         _checked_factor(dataclasses.replace(params, radius_factor=factor), radius_model)
     prepared = _prepare(rgb, params)
-    half_size = _learned_half_size(params, prepared, radius_model)
+    centre_model = default_centre_model()
+    half_size = _learned_half_size(params, prepared, radius_model, centre_model)
+    fused = centre_model if params.use_centre_network else None
     if half_size is None:
-        return dict.fromkeys(factors, _cells(rgb, params, prepared=prepared)[3])
+        return dict.fromkeys(factors, _cells(rgb, params, fused, prepared=prepared)[3])
     nuclei = _watershed_cells(rgb, params, prepared=prepared)[3]
     return {
-        factor: _median_count_cells(rgb, params, _clipped_radius(rgb, factor * half_size), prepared, nuclei)[
-            3
-        ]
+        factor: _median_count_cells(
+            rgb, params, _clipped_radius(rgb, factor * half_size), prepared, fused, nuclei
+        )[3]
         for factor in factors
     }
 
@@ -663,11 +681,18 @@ def segment_cells(
     prepared = _prepare(rgb, params)
     _check_work_size(rgb.shape, prepared.radius)
     learned = params.learned_radius and params.cell_radius_px is None
-    radius = _learned_radius(rgb, params, prepared) if learned else None
+    # Looked up once per field: every pass over it counts with the same networks, even when a folder
+    # is rewritten meanwhile (the look-up loads a changed folder again, `network_cache`).
+    radius_model = default_radius_model() if learned else None
+    centre_model = default_centre_model() if learned or params.use_centre_network else None
+    fused = centre_model if params.use_centre_network else None
+    radius = None
+    if radius_model is not None and centre_model is not None:
+        radius = _learned_radius(rgb, params, prepared, radius_model, centre_model)
     if radius is None:
-        labels, nuclei, n_nucleated, n_red, r_full = _cells(rgb, params, prepared=prepared)
+        labels, nuclei, n_nucleated, n_red, r_full = _cells(rgb, params, fused, prepared=prepared)
     else:
-        labels, nuclei, n_nucleated, n_red, r_full = _median_count_cells(rgb, params, radius, prepared)
+        labels, nuclei, n_nucleated, n_red, r_full = _median_count_cells(rgb, params, radius, prepared, fused)
     if labels.shape != (height, width):
         labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
         nuclei = cv2.resize(nuclei, (width, height), interpolation=cv2.INTER_NEAREST)
@@ -680,6 +705,12 @@ def segment_cells(
         n_red=n_red,
         cell_radius_px=r_full,
         cautions=count_cautions(rgb, prepared.radius, radius_given=params.cell_radius_px is not None),
+        centre_network=None
+        if centre_model is None
+        else centre_model.record(_peak_threshold(params, centre_model)),
+        radius_network=None
+        if radius_model is None
+        else radius_model.record(_checked_factor(params, radius_model)),
     )
     if measure:
         result.nucleated_cells = [

@@ -223,27 +223,27 @@ def test_numpy_blas_runs_on_one_thread_during_an_analysis(
 
 
 def test_warm_up_loads_the_red_cell_centre_network(model_dirs: dict[str, Path]) -> None:
-    from inference.engine.red_cell_centres import default_centre_model
+    from inference.engine.red_cell_centres import CENTRE_MODELS
 
-    default_centre_model.cache_clear()
+    CENTRE_MODELS.clear()
     Pipeline(
         model_dirs["trusted"], segmentation_params=SegmentationParams(use_centre_network=False)
     ).warm_up()
-    assert default_centre_model.cache_info().currsize == 0
+    assert CENTRE_MODELS.loaded is None
     Pipeline(model_dirs["trusted"]).warm_up()
-    assert default_centre_model.cache_info().currsize == 1
+    assert CENTRE_MODELS.loaded is not None
 
 
 def test_warm_up_loads_the_radius_network_only_in_the_learned_radius_mode(
     model_dirs: dict[str, Path],
 ) -> None:
-    from inference.engine.red_cell_radius import default_radius_model
+    from inference.engine.red_cell_radius import RADIUS_MODELS
 
-    default_radius_model.cache_clear()
+    RADIUS_MODELS.clear()
     Pipeline(model_dirs["trusted"]).warm_up()
-    assert default_radius_model.cache_info().currsize == 0
+    assert RADIUS_MODELS.loaded is None
     Pipeline(model_dirs["trusted"], segmentation_params=SegmentationParams(learned_radius=True)).warm_up()
-    assert default_radius_model.cache_info().currsize == 1
+    assert RADIUS_MODELS.loaded is not None
 
 
 def test_the_laboratory_stain_calibration_is_used_and_recorded(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -246,13 +245,11 @@ def test_the_shipped_network_carries_its_threshold_and_how_it_was_chosen() -> No
 
 
 @pytest.fixture
-def centre_model_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def centre_model_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the shipped network without a threshold, named by the environment variable."""
     folder = _copy_of_the_shipped_network(tmp_path, peak_threshold=None, peak_threshold_choice=None)
     monkeypatch.setenv(CENTRE_MODEL_ENV, str(folder))
-    default_centre_model.cache_clear()
-    yield folder
-    default_centre_model.cache_clear()
+    return folder
 
 
 def test_the_environment_names_the_network_and_an_untuned_one_is_refused(centre_model_from_env: Path) -> None:

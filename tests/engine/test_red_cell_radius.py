@@ -6,7 +6,6 @@ import dataclasses
 import json
 import math
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ import pytest
 
 from inference.engine.errors import ModelArtifactError
 from inference.engine.imageio import read_image
-from inference.engine.red_cell_centres import MODEL_JSON
+from inference.engine.red_cell_centres import MODEL_JSON, default_centre_model
 from inference.engine.red_cell_radius import (
     RADIUS_MODEL_DIR,
     RADIUS_MODEL_ENV,
@@ -148,13 +147,11 @@ def test_the_shipped_network_matches_its_sha256_and_carries_its_factor_and_how_i
 
 
 @pytest.fixture
-def radius_model_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def radius_model_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the shipped network without a factor, named by the environment variable."""
     folder = _copy_of_the_shipped_network(tmp_path, radius_factor=None, radius_factor_choice=None)
     monkeypatch.setenv(RADIUS_MODEL_ENV, str(folder))
-    default_radius_model.cache_clear()
-    yield folder
-    default_radius_model.cache_clear()
+    return folder
 
 
 def test_the_environment_names_the_network_and_an_untuned_one_is_refused(radius_model_from_env: Path) -> None:
@@ -194,8 +191,9 @@ def test_the_learned_radius_mode_keeps_the_pass_with_the_median_count_and_the_es
     estimated = segment_cells(rgb, measure=False)
     assert result.n_nucleated == estimated.n_nucleated
     nuclei = _watershed_cells(rgb, params)[3]
+    centre = default_centre_model()
     counts = {
-        step: _cells(rgb, dataclasses.replace(params, cell_radius_px=radius * step), nuclei)[3]
+        step: _cells(rgb, dataclasses.replace(params, cell_radius_px=radius * step), centre, nuclei)[3]
         for step in (0.94, 0.96, 0.98, 1.0, 1.02, 1.04, 1.06)
     }
     assert result.n_red == sorted(counts.values())[3]

@@ -68,17 +68,13 @@ def test_watershed_only_turns_the_centre_network_off(
 def test_the_learned_radius_mode_is_used_when_asked(
     tmp_path: Path, voc_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from inference.engine.red_cell_radius import RADIUS_MODEL_ENV, default_radius_model
+    from inference.engine.red_cell_radius import RADIUS_MODEL_ENV
 
     # A folder that is not a radius network: the mode must try to load it, the default must not.
     monkeypatch.setenv(RADIUS_MODEL_ENV, str(tmp_path / "no-network"))
-    default_radius_model.cache_clear()
-    try:
-        call_command("evaluate_counting", data=voc_folder, stdout=StringIO())
-        with pytest.raises(CommandError, match=r"model\.json is missing"):
-            call_command("evaluate_counting", data=voc_folder, learned_radius=True, stdout=StringIO())
-    finally:
-        default_radius_model.cache_clear()
+    call_command("evaluate_counting", data=voc_folder, stdout=StringIO())
+    with pytest.raises(CommandError, match=r"model\.json is missing"):
+        call_command("evaluate_counting", data=voc_folder, learned_radius=True, stdout=StringIO())
 
 
 def test_counts_made_by_eye_are_compared_instead_of_the_boxes(tmp_path: Path, voc_folder: Path) -> None:

@@ -7,12 +7,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cases.audit.context import audit_context
 from cases.models.audit import AuditSource
+from inference.engine import worker_load
 from inference.engine.errors import ModelArtifactError
 from inference.registry import register_artifact
 
 
 class Command(BaseCommand):
-    help = "Verify a model artifact folder (model.json + weights sha256) and register it as a ModelVersion."
+    help = (
+        "Verify a model artifact folder (model.json, weights sha256, and a trial load as a worker loads "
+        "it) and register it as a ModelVersion."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", help="The artifact folder (holds model.json).")
@@ -22,7 +26,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         with audit_context(source=AuditSource.COMMAND, actor_label="manage.py register_model"):
             try:
-                registration = register_artifact(options["path"], activate=options["activate"])
+                # Loaded first (TensorFlow, in this command's process only): the registry checks the
+                # sha256, which weights that do not fit their architecture pass.
+                registration = register_artifact(
+                    options["path"], activate=options["activate"], trial_load=worker_load.load_as_a_worker
+                )
             except ModelArtifactError as exc:
                 raise CommandError(str(exc)) from exc
         version, created = registration.version, registration.created
