@@ -336,7 +336,9 @@ def evaluate_counting(
     `recount` maps image file names to red cells counted by eye (see `load_recount`); every name in it
     must be an image of the folder. `perturb` changes each image as read (its boxes follow a `scale`;
     a `tile` multiplies the counts and mirrors the boxes into every copy), to check that the counts
-    hold under another stain, camera, magnification or field size.
+    hold under another stain, camera, magnification or field size. The summary names the red-cell
+    networks counted with once (`centre_networks`, `radius_networks`: `distinct_networks`), so that
+    a report can be traced to them as a result can.
     """
     data_dir = Path(data_dir)
     pairs = find_pairs(data_dir)
@@ -347,6 +349,8 @@ def evaluate_counting(
     if limit is not None:
         pairs = pairs[:limit]
     rows: list[ImageCount] = []
+    centre_networks: list[dict[str, Any] | None] = []
+    radius_networks: list[dict[str, Any] | None] = []
     for image_path, xml_path in tqdm(pairs, desc="counting", unit="image", disable=not progress):
         annotation = parse_voc(xml_path)
         rgb = read_image_file(image_path)
@@ -357,6 +361,8 @@ def evaluate_counting(
             red_boxes, copies = _perturbed_boxes(red_boxes, perturb, rgb.shape, changed.shape), perturb.copies
             rgb = changed
         result = segment_cells(rgb, params, measure=False)
+        centre_networks.append(result.centre_network)
+        radius_networks.append(result.radius_network)
         recounted = recount.get(image_path.name)
         rows.append(
             ImageCount(
@@ -372,4 +378,18 @@ def evaluate_counting(
         )
     summary = summarise(rows)
     summary["perturbation"] = perturb.describe() if perturb is not None else "none"
+    summary["centre_networks"] = distinct_networks(centre_networks)
+    summary["radius_networks"] = distinct_networks(radius_networks)
     return {"summary": summary, "images": [row.to_dict() for row in rows]}
+
+
+def distinct_networks(records: Iterable[dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """The networks (`SegmentationResult.centre_network` or `radius_network`) a run's fields were
+    counted with, each once, in the order first used; none where none was used. One network is the rule;
+    more than one says that a folder changed during the run (a threshold chosen again, a network
+    retrained into it), which the workers' cache follows field by field, so the counts mix networks."""
+    distinct: list[dict[str, Any]] = []
+    for record in records:
+        if record is not None and record not in distinct:
+            distinct.append(record)
+    return distinct

@@ -14,9 +14,10 @@ image as read, before preprocessing.
 
 Every image is read once before any model work, so that all that cannot be used are named in one
 error. An image whose model output is not finite (NaN from a diverged network) gets no call, is
-flagged `invalid_model_output`, and is counted in `n_invalid_output`, apart from every figure. The
-report (`--out`, strict JSON: a number that is not finite is null) replaces an existing file only
-with `--force`, and is written whole or not at all.
+flagged `invalid_model_output`, and is counted in `n_invalid_output`, apart from every figure; with
+`--cells`, such a cell is counted in `n_cells_invalid_output`. Every report names the model's weights
+and model.json (`model_json_sha256`). The report (`--out`, strict JSON: a number that is not finite is
+null) replaces an existing file only with `--force`, and is written whole or not at all.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .artifact import model_json_sha256
 from .calibration import softmax
 from .classes import CLASS_CODES
 from .cli_checks import UsageError, check_output_file, check_output_folder, positive_int, write_output_file
@@ -209,16 +211,20 @@ def _run_model(
             }
             for a in assessments
         ]
-    info = predictor.info
-    facts = {
-        "model": {
-            "name": info.get("name"),
-            "backbone": info.get("architecture", {}).get("backbone"),
-            "weights_sha256": info.get("weights", {}).get("sha256"),
-        },
-        "trust_fitted": trust is not None,
-    }
+    facts = {"model": _model_facts(predictor.info), "trust_fitted": trust is not None}
     return probs, fields, facts, _mark_invalid_outputs(probs, fields)
+
+
+def _model_facts(info: dict[str, Any]) -> dict[str, Any]:
+    """The model a report was made with, as a result names it: the weights, and the model.json read
+    with them (`model_json_sha256`, as the registry records it): trust thresholds edited in place
+    change the calls, not the weights."""
+    return {
+        "name": info.get("name"),
+        "backbone": info.get("architecture", {}).get("backbone"),
+        "weights_sha256": info.get("weights", {}).get("sha256"),
+        "model_json_sha256": model_json_sha256(info),
+    }
 
 
 def _mark_invalid_outputs(probs: np.ndarray, fields: list[dict[str, Any]]) -> np.ndarray:
@@ -363,6 +369,9 @@ def evaluate_cells(
     `cell_agreement` (share of cells whose class is the image's), `blast_agreement` (cells called
     blast in ALL images and not-blast in benign images), the same per image class, and the image-level
     accuracy of a majority vote of the cells. `limit` takes that many images, classes interleaved.
+    A cell whose logits are not finite gets no call and is counted in `n_cells_invalid_output`, apart
+    from every figure (`n_cells` is the rest); an image left without a called cell has no vote
+    (`images_voted`), as the image-level reports leave such images out (`_mark_invalid_outputs`).
     """
     from tqdm import tqdm
 
@@ -384,6 +393,8 @@ def evaluate_cells(
     cells_by_class = np.zeros((n_classes, n_classes), dtype=np.int64)  # image class x cell call
     votes_right = 0
     images_with_cells = 0
+    images_voted = 0
+    n_invalid = 0
     if isinstance(perturb, str):
         perturb = parse_perturbation(perturb)
     for path, label in tqdm(items, desc="cells", unit="img", disable=not show_progress):
@@ -396,13 +407,20 @@ def evaluate_cells(
             continue
         images_with_cells += 1
         views = field_views(rgb.shape, segmentation.cell_radius_px, MODEL_INPUT_SIZE)
-        logits = pipeline.cell_logits(rgb, segmentation, views)
-        calls = np.asarray(logits).argmax(axis=1)
-        counts = np.bincount(calls, minlength=n_classes)
+        logits = np.asarray(pipeline.cell_logits(rgb, segmentation, views))
+        # NaN (a diverged network) is no call: argmax gives the first NaN's class, benign for a row
+        # that is all NaN, and had counted it so.
+        finite = np.isfinite(logits).all(axis=1)
+        n_invalid += int((~finite).sum())
+        if not finite.any():
+            continue
+        images_voted += 1
+        counts = np.bincount(logits[finite].argmax(axis=1), minlength=n_classes)
         cells_by_class[label] += counts
         votes_right += int(counts.argmax() == label)
     blast = np.array([code in BLAST_CODES for code in CLASS_CODES])
     total = int(cells_by_class.sum())
+    _check_invalid_cells(n_invalid, total)
     agree = int(np.trace(cells_by_class))
     blast_agree = int(
         cells_by_class[np.ix_(blast, blast)].sum() + cells_by_class[np.ix_(~blast, ~blast)].sum()
@@ -419,9 +437,11 @@ def evaluate_cells(
         "n_images": len(items),
         "images_with_cells": images_with_cells,
         "n_cells": total,
+        "n_cells_invalid_output": n_invalid,
+        "images_voted": images_voted,
         "cell_agreement": _share(agree, total),
         "blast_agreement": _share(blast_agree, total),
-        "majority_vote_accuracy": _share(votes_right, images_with_cells),
+        "majority_vote_accuracy": _share(votes_right, images_voted),
         "per_class": per_class,
         "cells_by_image_class": {
             c: dict(zip(CLASS_CODES, map(int, row), strict=True))
@@ -431,7 +451,27 @@ def evaluate_cells(
         "crop_margin": pipeline.crop_margin,
         "cell_method": cell_method,
         "perturbation": perturb.describe() if perturb else "none",
+        "model": _model_facts(pipeline.predictor.info),
     }
+
+
+def _check_invalid_cells(n_invalid: int, n_called: int) -> None:
+    """Warn of cells without a finite model output, left out of the figures; refuse a model with no
+    finite output for any cell: there is nothing to score."""
+    if not n_invalid:
+        return
+    if not n_called:
+        raise ModelArtifactError(
+            f"The model gave no finite output for any of the {n_invalid} cells (NaN or infinite logits): "
+            "its weights are broken, e.g. by a training run that diverged. Nothing to score."
+        )
+    log.warning(
+        "%d of the %d cells have no finite model output (NaN or infinite): they get no call, are counted "
+        "in n_cells_invalid_output and left out of every figure; an image without a called cell has no "
+        "vote.",
+        n_invalid,
+        n_invalid + n_called,
+    )
 
 
 def _share(part: int, whole: int) -> float | None:

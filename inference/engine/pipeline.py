@@ -105,23 +105,28 @@ class ImageCall:
 
 @dataclass(frozen=True)
 class CellCall:
-    """One nucleated cell's crop classified; `cell_id` is its id in the segmentation labels."""
+    """One nucleated cell's crop classified; `cell_id` is its id in the segmentation labels. A cell
+    whose model output is not finite (a diverged network) has no call: `predicted`, `confidence` and
+    `probabilities` are None, and it counts neither as a blast nor among the cells called."""
 
     cell_id: int
-    predicted: str
-    confidence: float
-    probabilities: tuple[float, ...]
+    predicted: str | None
+    confidence: float | None
+    probabilities: tuple[float, ...] | None
 
     @property
     def is_blast(self) -> bool:
         return self.predicted in BLAST_CODES
 
     def to_dict(self) -> dict[str, Any]:
+        probabilities = self.probabilities
         return {
             "cell_id": self.cell_id,
             "predicted": self.predicted,
-            "confidence": round(self.confidence, 6),
-            "probabilities": dict(zip(CLASS_CODES, (round(p, 6) for p in self.probabilities), strict=True)),
+            "confidence": None if self.confidence is None else round(self.confidence, 6),
+            "probabilities": None
+            if probabilities is None
+            else dict(zip(CLASS_CODES, (round(p, 6) for p in probabilities), strict=True)),
             "is_blast": self.is_blast,
         }
 
@@ -154,9 +159,14 @@ class PipelineResult:
         return sum(cell.is_blast for cell in self.cells)
 
     @property
+    def cells_called(self) -> int:
+        return sum(cell.predicted is not None for cell in self.cells)
+
+    @property
     def blast_percentage(self) -> float | None:
-        """Blasts among classified nucleated cells (percent); None when there are none."""
-        return 100.0 * self.blast_count / len(self.cells) if self.cells else None
+        """Blasts among the nucleated cells called (percent); None when none was."""
+        called = self.cells_called
+        return 100.0 * self.blast_count / called if called else None
 
     def to_dict(self) -> dict[str, Any]:
         pct = self.blast_percentage
@@ -169,6 +179,7 @@ class PipelineResult:
             "gradcam_empty": self.gradcam_empty,
             "segmentation": self.segmentation.to_dict(),
             "cells": [cell.to_dict() for cell in self.cells],
+            "ai_cells_called": self.cells_called,
             "ai_blast_count": self.blast_count,
             "ai_blast_percentage": None if pct is None else round(pct, 2),
             "model": self.model,
@@ -442,6 +453,8 @@ class Pipeline:
         temperature = self.trust.temperature if self.trust is not None else self.predictor.temperature
         probs = softmax(logits, temperature)
         ids = [cell.id for cell in segmentation.nucleated_cells] or list(range(1, len(probs) + 1))
+        # NaN (a diverged network) has no largest class; argmax would call it the first, benign, and
+        # the blast percentage would count it as a cell called benign.
         return [
             CellCall(
                 cell_id=int(cell_id),
@@ -449,6 +462,8 @@ class Pipeline:
                 confidence=float(p.max()),
                 probabilities=tuple(float(x) for x in p),
             )
+            if np.isfinite(p).all()
+            else CellCall(cell_id=int(cell_id), predicted=None, confidence=None, probabilities=None)
             for cell_id, p in zip(ids, probs, strict=True)
         ]
 

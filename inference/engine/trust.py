@@ -637,11 +637,16 @@ def fit_trust(
     `read_image` + `prepare_for_model` as inference, without augmentation. Pass the artifact
     `folder` so large arrays can be written to trust.npz beside model.json. A model whose accepted
     validation calls fall short of `MIN_ACCEPTED_ACCURACY` is refused (`TrustFitRefusedError`), before
-    anything is written.
+    anything is written. So is a validation folder that shares images with the training folder
+    (`DatasetError`), before the model is run: thresholds chosen and checked on training images vouch
+    for calls the model would not make as well on a user's; training refuses it too, but a refit of an
+    artifact's trust (`--fit-trust-only`) had not.
     """
+    from .datasets import refuse_val_images_in_train
     from .evaluation import iter_prepared
 
     train, val = labelled_folders(train_dir, val_dir)
+    refuse_val_images_in_train(train_dir, val_dir)
     bar = progress_bar(len(train) + len(val), show_progress)
     train_set = collect_features(predictor, iter_prepared(train), batch_size, bar)
     val_set = collect_features(predictor, iter_prepared(val), batch_size, bar)

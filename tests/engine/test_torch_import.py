@@ -29,6 +29,9 @@ from inference.engine.torch_import import (
 
 from .conftest import PROJECT_ROOT
 
+# The command looks --out up in the model registry before it reads the run.
+pytestmark = pytest.mark.django_db
+
 _TORCH_NAME = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias"}
 _TORCH_NAME.update(moving_mean="running_mean", moving_variance="running_var")
 

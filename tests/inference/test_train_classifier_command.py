@@ -191,8 +191,11 @@ def test_fit_trust_only_brings_a_registered_folders_record_up_to_date(
     out = make_tiny_artifact(tmp_path / "models" / "tiny")
     version, _ = register_model(out, activate=True)
     monkeypatch.setattr(training, "fit_trust_hook", lambda *args: {"method": "refit", "temperature": 2.0})
-    folders = ["--data", str(tmp_path), "--val", str(tmp_path)]
-    call_command("train_classifier", *folders, "--out", str(out), "--fit-trust-only")
+    train = write_class_folders(tmp_path / "train", per_class=1, seed=1)
+    val = write_class_folders(tmp_path / "val", per_class=1, seed=2)
+    call_command(
+        "train_classifier", "--data", str(train), "--val", str(val), "--out", str(out), "--fit-trust-only"
+    )
     version.refresh_from_db()
     assert version.manifest["trust"] == {"method": "refit", "temperature": 2.0}
     assert version.model_json_sha256 == model_json_sha256(read_model_info(out))

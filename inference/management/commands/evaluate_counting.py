@@ -1,23 +1,26 @@
 """`manage.py evaluate_counting --data DIR [--counts FILE.csv] [--out FILE.json] [--limit N]
-[--recount FILE.csv] [--per-image] [--perturb hue=15,scale=0.5] [--stain auto|FILE.json|none]
+[--force] [--recount FILE.csv] [--per-image] [--perturb hue=15,scale=0.5] [--stain auto|FILE.json|none]
 [--watershed-only] [--learned-radius]`.
 
 Thin wrapper of `inference.engine.counting.evaluate_counting` on a Pascal VOC folder
 (`Images/`, `Annotations/`; objects WBC, RBC, Platelets), e.g. `../shared/data/counting/cbc`; with
 `--counts`, of `inference.engine.eye_counts.evaluate_eye_counts` on any image folder and a CSV of
 counts made by eye, e.g. `../shared/data/all4/val` and `docs/data/all4-val-recount.csv`.
+
+As `evaluate_classifier --out`: an existing --out is replaced only with --force (it had been written
+over, whatever it was), the report is written whole or not at all, and it is strict JSON (a number
+that is not finite is null).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inference.engine.cli_checks import check_output_file, positive_int
+from inference.engine.cli_checks import check_output_file, positive_int, write_output_file
 
 if TYPE_CHECKING:
     from inference.engine.perturbation import Perturbation
@@ -53,6 +56,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--out", type=Path, default=None, metavar="FILE.json", help="write the full JSON report here"
         )
+        parser.add_argument("--force", action="store_true", help="replace an existing --out file")
         parser.add_argument(
             "--recount",
             type=Path,
@@ -93,6 +97,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.engine.counting import evaluate_counting, load_recount
         from inference.engine.errors import EngineError
+        from inference.engine.evaluation import report_json
         from inference.engine.eye_counts import evaluate_eye_counts, load_eye_counts
         from inference.engine.perturbation import parse_perturbation
         from inference.engine.segmentation import SegmentationParams
@@ -104,7 +109,7 @@ class Command(BaseCommand):
         )
         try:
             if options["out"] is not None:
-                check_output_file(options["out"], "--out")
+                check_output_file(options["out"], "--out", overwrite=options["force"])
             perturb = parse_perturbation(options["perturb"])
             calibration = self._calibration(options["stain"], options["data"], perturb)
             params = calibration.applied_to(params)
@@ -118,13 +123,13 @@ class Command(BaseCommand):
                 report = evaluate_counting(
                     options["data"], params, limit=options["limit"], recount=recount, perturb=perturb
                 )
+            report["summary"]["stain_calibration"] = calibration.to_dict()
+            if options["out"] is not None:
+                write_output_file(options["out"], report_json(report), "--out")
         except (EngineError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
-        report["summary"]["stain_calibration"] = calibration.to_dict()
-        if options["out"] is not None:
-            options["out"].write_text(json.dumps(report, indent=2))
         shown = report if options["per_image"] else report["summary"]
-        self.stdout.write(json.dumps(shown, indent=2))
+        self.stdout.write(report_json(shown))
 
     @staticmethod
     def _calibration(stain: str | None, data: Path, perturb: Perturbation | None) -> StainCalibration:

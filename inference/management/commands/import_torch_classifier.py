@@ -4,6 +4,7 @@ Turns a run of `tools/train_resnet50_gpu.py` (a ResNet50 trained with PyTorch on
 that has no TensorFlow) into a Marrow-Find artifact: the weights go into the Keras graph by layer
 name, the Keras model must reproduce the run's val predictions, then the artifact is evaluated and
 written and its trust fitted exactly as `train_classifier` does. Register it with `register_model`.
+As there, a registered model's folder is refused as --out, even emptied.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+
+from inference.management.registered_out import refuse_registered_folder
 
 
 class Command(BaseCommand):
@@ -37,6 +40,7 @@ class Command(BaseCommand):
         from inference.management.engine_log import show_engine_log
 
         show_engine_log()
+        refuse_registered_folder(options["out"])  # before the run is read or any image loaded
         if sys.argv[1:2] == ["import_torch_classifier"]:
             command = f"python manage.py import_torch_classifier {shlex.join(sys.argv[2:])}"
         else:

@@ -18,8 +18,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from inference.engine.errors import EngineError
+from inference.management.registered_out import refuse_registered_folder
 from inference.management.rewritten_model_json import record_in_registry, updated_message
-from inference.registry import registered_in_folder
 
 _DJANGO_OPTIONS = {
     "verbosity",
@@ -62,13 +62,7 @@ class Command(BaseCommand):
 
                 from inference.engine.artifact import check_new_artifact_folder
 
-                registered = registered_in_folder(options["out"])
-                if registered is not None:
-                    raise CommandError(
-                        f"--out {options['out']} is the folder of the registered model {registered}; "
-                        "new weights there would not be the ones its record names. Choose another --out "
-                        "and register the new folder as a new version."
-                    )
+                refuse_registered_folder(options["out"])
                 run_dir = (
                     options["run_dir"] or Path("runs") / Path(options["out"]).name
                 )  # train_cli's default
