@@ -24,6 +24,7 @@ from accounts.permissions import Action
 from cases.audit import record_event, snapshot
 from cases.audit.service import changed_values
 from cases.models.audit import AuditAction
+from marrowfind.admin_site.null_characters import RefuseNullCharacters
 from marrowfind.admin_site.site import ScopedAdmin, may_use_admin, membership_scope
 
 # Never the password hash, which `snapshot` would otherwise include.
@@ -134,7 +135,7 @@ class StaffChangeForm(auth_forms.UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(auth_admin.UserAdmin):
+class UserAdmin(RefuseNullCharacters, auth_admin.UserAdmin):
     form = StaffChangeForm
     add_form = StaffCreationForm
     list_display = ["email", "full_name", "is_active", "last_login"]

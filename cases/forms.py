@@ -33,6 +33,29 @@ class _InstitutionChoiceMixin(forms.Form):
             field.widget = forms.HiddenInput()
 
 
+class SeenVersionField(forms.IntegerField):
+    """The `row_version` an edit form was opened at, sent back with it (hidden)."""
+
+    widget = forms.HiddenInput
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return False  # what the editor saw, never a change of the row (nor of its change message)
+
+
+class SeenVersionForm(forms.ModelForm):
+    """The edit form of a versioned row (a patient, a case): the service it goes to refuses the save
+    when the row was changed since the form was opened (cases/services/row_versions.py)."""
+
+    seen_version = SeenVersionField(min_value=1)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance._state.adding:
+            del self.fields["seen_version"]  # a new row: nobody can have changed it yet
+        else:
+            self.fields["seen_version"].initial = self.instance.row_version
+
+
 class PatientForm(_InstitutionChoiceMixin, forms.ModelForm):
     institution_action = Action.CREATE_PATIENT
 

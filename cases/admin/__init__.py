@@ -1,4 +1,4 @@
-"""The supervisors' admin for clinical rows and the audit trail (see marrowfind/admin_site.py)."""
+"""The supervisors' admin for clinical rows and the audit trail (see marrowfind/admin_site/site.py)."""
 
 from . import audit, clinical
 

@@ -26,9 +26,9 @@ from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import Institution, User
 from accounts.permissions import Action
-from cases.admin.base import CasesAdmin
 from cases.audit import record_event
 from cases.models.audit import AuditAction, AuditEvent
+from marrowfind.admin_site.site import ScopedAdmin
 
 # The integer id is the chain's order on the server and is not exported: `previous_hash` links the
 # rows in the same order, and rows are named by `external_id` everywhere outside the database.
@@ -138,7 +138,7 @@ class AuditChangeList(ChangeList):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(CasesAdmin):
+class AuditEventAdmin(ScopedAdmin):
     view_action = Action.VIEW_AUDIT
     change_action = None
     list_display = [

@@ -20,12 +20,12 @@ from django.utils.html import format_html
 from accounts.models import Role, User
 from accounts.permissions import Action
 from cases.access import log_view
-from cases.admin.base import CasesAdmin
+from cases.forms import SeenVersionForm
 from cases.models import Case, CaseTransition, Patient, Slide, SlideImage
 from cases.services.cases import EDITABLE_STATES, create_case, update_case
 from cases.services.patients import create_patient, update_patient
 from cases.services.slides import UPLOAD_STATES, create_slide
-from marrowfind.admin_site.site import ReadOnlyInline
+from marrowfind.admin_site.site import ReadOnlyInline, ScopedAdmin
 
 
 def _changes(form: ModelForm[Any], exclude: set[str]) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def thumbnail(image: SlideImage, height: int = 64) -> str:
     )
 
 
-class AccessLogged(CasesAdmin):
+class AccessLogged(ScopedAdmin):
     """Opening a patient or a case in the admin is a view like any other: it goes in the access log."""
 
     def change_view(
@@ -74,8 +74,22 @@ class AccessLogged(CasesAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
 
+class VersionChecked(ScopedAdmin):
+    """A patient's or a case's change form carries the row's version as it was opened (hidden); the
+    service refuses the save if someone changed the row since, naming who and when in the message."""
+
+    form = SeenVersionForm
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is None or not self.has_change_permission(request, obj):
+            return fieldsets  # nothing will be saved: the form is not sent back
+        (name, options), *rest = fieldsets
+        return [(name, {**options, "fields": [*options["fields"], "seen_version"]}), *rest]
+
+
 @admin.register(Patient)
-class PatientAdmin(AccessLogged):
+class PatientAdmin(VersionChecked, AccessLogged):
     view_action = Action.VIEW_PATIENT
     change_action = Action.CREATE_PATIENT
     list_display = [
@@ -107,8 +121,14 @@ class PatientAdmin(AccessLogged):
     def save_model(self, request: HttpRequest, obj: Patient, form: ModelForm[Any], change: bool) -> None:
         if change:
             # The form already wrote its values onto `obj`; the service re-reads the stored row under
-            # a lock and compares with that.
-            update_patient(request.user, obj, **_changes(form, {"institution"}))
+            # a lock, compares with that, and refuses the save if the row was edited since the form
+            # was opened.
+            update_patient(
+                request.user,
+                obj,
+                seen_version=form.cleaned_data["seen_version"],
+                **_changes(form, {"institution"}),
+            )
             obj.refresh_from_db()
         else:
             fields = {name: value for name, value in form.cleaned_data.items() if name != "institution"}
@@ -131,7 +151,7 @@ class SlideInline(ReadOnlyInline):
 
 
 @admin.register(Case)
-class CaseAdmin(AccessLogged):
+class CaseAdmin(VersionChecked, AccessLogged):
     view_action = Action.VIEW_CASE
     change_action = Action.CREATE_CASE
     list_display = [
@@ -182,8 +202,14 @@ class CaseAdmin(AccessLogged):
     def save_model(self, request: HttpRequest, obj: Case, form: ModelForm[Any], change: bool) -> None:
         if change:
             # Refused (a message, as for any service refusal) if the case left the editable states
-            # after this page read it: a sign-out committed meanwhile is never undone.
-            update_case(request.user, obj, **_changes(form, {"patient", "institution"}))
+            # after this page read it, or was edited since: a sign-out or another person's edit
+            # committed meanwhile is never undone.
+            update_case(
+                request.user,
+                obj,
+                seen_version=form.cleaned_data["seen_version"],
+                **_changes(form, {"patient", "institution"}),
+            )
             obj.refresh_from_db()
         else:
             fields = {name: value for name, value in form.cleaned_data.items() if name != "patient"}
@@ -208,7 +234,7 @@ class SlideImageInline(ReadOnlyInline):
 
 
 @admin.register(Slide)
-class SlideAdmin(CasesAdmin):
+class SlideAdmin(ScopedAdmin):
     institution_path = "case__institution"
     view_action = Action.VIEW_CASE
     change_action = Action.CREATE_CASE
@@ -237,7 +263,7 @@ class SlideAdmin(CasesAdmin):
 
 
 @admin.register(SlideImage)
-class SlideImageAdmin(CasesAdmin):
+class SlideImageAdmin(ScopedAdmin):
     """Read-only: images arrive through the upload service, which validates them by content."""
 
     institution_path = "case__institution"

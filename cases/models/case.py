@@ -7,6 +7,7 @@ from accounts.models import Institution
 from marrowfind.models import BaseModel
 
 from .patient import Patient
+from .versioned import Versioned
 
 
 class SpecimenType(models.TextChoices):
@@ -25,7 +26,7 @@ class CaseState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-class Case(BaseModel):
+class Case(Versioned, BaseModel):
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="cases")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="cases")
     accession_number = models.CharField(max_length=64)

@@ -5,6 +5,8 @@ from django.db import models
 from accounts.models import Institution
 from marrowfind.models import BaseModel
 
+from .versioned import Versioned
+
 
 class Sex(models.TextChoices):
     FEMALE = "female", "Female"
@@ -13,7 +15,7 @@ class Sex(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
-class Patient(BaseModel):
+class Patient(Versioned, BaseModel):
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="patients")
     medical_record_number = models.CharField("medical record number", max_length=64)
     given_name = models.CharField(max_length=120)

@@ -9,6 +9,7 @@ from accounts.models import Role
 from accounts.permissions import Action, active_memberships
 from cases.models import Case, CaseState, Patient
 from cases.services.common import apply_changes, require, save_new
+from cases.services.row_versions import refuse_stale_edit
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -45,12 +46,15 @@ def create_case(actor: User | AnonymousUser, patient: Patient, **fields: Any) ->
     return case
 
 
-def update_case(actor: User | AnonymousUser, case: Case, **changes: Any) -> Case:
+def update_case(
+    actor: User | AnonymousUser, case: Case, *, seen_version: int | None = None, **changes: Any
+) -> Case:
     """Edit a case's fields; return the row as stored.
 
     The case is re-read under a row lock, so an edit that waited for a concurrent move (a sign-out)
     sees the new state and is refused, and only the changed fields are written: the state the caller
-    read is never written back.
+    read is never written back. `seen_version`, from an edit form, is the `row_version` the form was
+    opened at: if the case was edited since, the edit is refused (row_versions.py).
     """
     changes.pop("institution", None)
     with transaction.atomic():
@@ -58,6 +62,7 @@ def update_case(actor: User | AnonymousUser, case: Case, **changes: Any) -> Case
         require(actor, Action.CREATE_CASE, locked.institution)
         if locked.state not in EDITABLE_STATES:
             raise ValidationError(f"A case that is {locked.get_state_display().lower()} cannot be edited.")
+        refuse_stale_edit(locked, seen_version)
         if "patient" in changes and changes["patient"].institution_id != locked.institution_id:
             raise ValidationError({"patient": "The patient belongs to another institution."})
         if "assigned_pathologist" in changes:

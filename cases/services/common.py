@@ -9,6 +9,7 @@ from accounts.permissions import can
 from cases.audit import record_event, snapshot
 from cases.audit.service import changed_values
 from cases.models.audit import AuditAction
+from cases.models.versioned import Versioned
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -88,7 +89,8 @@ def apply_changes(
     """Set fields, validate, save and audit only what changed (caller holds the transaction).
 
     `instance` is the row as re-read under a lock in that transaction; only the changed fields are
-    written, so a column someone else changed meanwhile (a case's state) is never written back.
+    written, so a column someone else changed meanwhile (a case's state) is never written back. A
+    versioned row's version moves with every write, so the forms opened before it are refused.
     """
     editable = {f.name for f in instance._meta.concrete_fields if f.editable}
     unknown = set(changes) - editable
@@ -101,7 +103,11 @@ def apply_changes(
     old, new = changed_values(before, snapshot(instance, list(changes)))
     if not new:
         return
-    _write(instance, update_fields=[*new, "updated_at"])
+    written = [*new, "updated_at"]
+    if isinstance(instance, Versioned):
+        instance.row_version += 1
+        written.append("row_version")
+    _write(instance, update_fields=written)
     record_event(
         actor=actor,
         action=AuditAction.UPDATE,

@@ -23,6 +23,7 @@ from django.urls import reverse
 
 from accounts.models import Institution, Role
 from accounts.permissions import Action, active_memberships, institutions_allowing
+from marrowfind.admin_site.null_characters import RefuseNullCharacters
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -79,11 +80,11 @@ class MarrowFindAdminSite(admin.AdminSite):
         return redirect("admin:index")
 
 
-class ScopedAdmin(admin.ModelAdmin):
+class ScopedAdmin(RefuseNullCharacters):
     """A ModelAdmin whose rows belong to an institution reached through `institution_path`.
 
     `view_action` scopes what is listed; `change_action` (None: read-only) what may be added or
-    changed. Deletion is refused for every row.
+    changed. Deletion is refused for every row. A null character in a search or filter is refused.
     """
 
     institution_path: str = "institution"

@@ -52,6 +52,7 @@ def test_changing_a_patient_records_before_and_after(supervisor: User, patient: 
         family_name="Corrected",
         date_of_birth=patient.date_of_birth.isoformat(),
         sex=patient.sex,
+        seen_version=patient.row_version,
     )
     response = client_for(supervisor).post(url, form)
     assert response.status_code == 302
@@ -85,6 +86,7 @@ def test_the_case_state_cannot_be_set_in_the_admin(supervisor: User, patient: Pa
             "accession_number": case.accession_number,
             "specimen_type": case.specimen_type,
             "clinical_notes": "note",
+            "seen_version": case.row_version,
             "state": "signed_out",
             "transitions-TOTAL_FORMS": "0",
             "transitions-INITIAL_FORMS": "0",

@@ -29,6 +29,7 @@ def _admin_case_form(case: Case, **changes: str) -> dict[str, Any]:
         "specimen_type": case.specimen_type,
         "clinical_notes": case.clinical_notes,
         "assigned_pathologist": "",
+        "seen_version": str(case.row_version),  # as the change page was opened
         # the read-only inlines still send their management forms
         "transitions-TOTAL_FORMS": "0",
         "transitions-INITIAL_FORMS": "0",

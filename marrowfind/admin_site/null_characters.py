@@ -1,24 +1,20 @@
-"""The base of this app's admin pages.
-
-A null character in a search or a filter cannot be compared with PostgreSQL text: left to the
-database, `?q=%00` or `?action__exact=%00` was a server error (and the audit export could not write
-its own audit row). Such a change list is answered as for any other bad parameter: back to the list,
-with the message the search boxes give.
-"""
+"""A null character in a search or a filter cannot be compared with PostgreSQL text: left to the
+database, `?q=%00` or `?role__exact=%00` was a server error (and the audit export could not write its
+own audit row). Such a change list is answered as for any other bad parameter: back to the list, with
+the message the search boxes give. Every ModelAdmin of the site has this (`ScopedAdmin`, and the
+accounts' `UserAdmin`, which builds on Django's)."""
 
 from __future__ import annotations
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
 from django.http import HttpRequest
 
-from marrowfind.admin_site.site import ScopedAdmin
 
-
-class CasesAdmin(ScopedAdmin):
+class RefuseNullCharacters(admin.ModelAdmin):
     def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
         refuse_null_characters = ProhibitNullCharactersValidator()
         try:
