@@ -15,7 +15,7 @@ from typing import Any
 from tqdm import tqdm
 
 from .count_cautions import caution_tally
-from .counting import kind_metrics
+from .counting import distinct_networks, kind_metrics
 from .datasets import read_image_file
 from .errors import DatasetError
 from .perturbation import Perturbation
@@ -113,12 +113,16 @@ def evaluate_eye_counts(
     if missing:
         raise DatasetError(f"{len(missing)} listed fields are not in {data_dir.name}: {missing[:3]}.")
     rows: list[EyeCountResult] = []
+    centre_networks: list[dict[str, Any] | None] = []
+    radius_networks: list[dict[str, Any] | None] = []
     copies = perturb.copies if perturb is not None else 1
     for count in tqdm(counts[:limit], desc="counting", unit="field", disable=not progress):
         rgb = read_image_file(data_dir / count.image)
         if perturb is not None:
             rgb = perturb.apply(rgb)
         result = segment_cells(rgb, params, measure=False)
+        centre_networks.append(result.centre_network)
+        radius_networks.append(result.radius_network)
         rows.append(
             EyeCountResult(
                 count.image,
@@ -142,6 +146,9 @@ def evaluate_eye_counts(
             batch: _summary([row for row in rows if row.batch == batch]) for batch in batches
         }
     summary["perturbation"] = perturb.describe() if perturb is not None else "none"
+    # As `counting.evaluate_counting` names them: the red-cell networks the fields were counted with.
+    summary["centre_networks"] = distinct_networks(centre_networks)
+    summary["radius_networks"] = distinct_networks(radius_networks)
     return {"summary": summary, "fields": [asdict(row) for row in rows]}
 
 

@@ -642,11 +642,9 @@ def fit_trust(
     for calls the model would not make as well on a user's; training refuses it too, but a refit of an
     artifact's trust (`--fit-trust-only`) had not.
     """
-    from .datasets import refuse_val_images_in_train
     from .evaluation import iter_prepared
 
     train, val = labelled_folders(train_dir, val_dir)
-    refuse_val_images_in_train(train_dir, val_dir)
     bar = progress_bar(len(train) + len(val), show_progress)
     train_set = collect_features(predictor, iter_prepared(train), batch_size, bar)
     val_set = collect_features(predictor, iter_prepared(val), batch_size, bar)
@@ -670,7 +668,10 @@ def labelled_folders(
 ) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
     """The (image, label) lists of a training and a validation folder (one sub-folder per class); both
     must hold images, and the training folder every class: a class it lacks would have no training
-    statistics, so its images could not be judged (`DatasetError`). Validation may lack a class."""
+    statistics, so its images could not be judged (`DatasetError`). Validation may lack a class, but
+    not share images with training (`refuse_val_images_in_train`), as in training: thresholds chosen
+    on images the model learned would vouch for calls it makes worse on a user's."""
+    from .datasets import refuse_val_images_in_train
     from .evaluation import list_labelled_images
 
     train = list_labelled_images(train_dir)
@@ -687,6 +688,7 @@ def labelled_folders(
             "trust is fitted on every class, since a class without training images has no statistics "
             "to judge its images by."
         )
+    refuse_val_images_in_train(train_dir, val_dir)
     return train, val
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from inference.engine import counting
 from inference.engine.counting import evaluate_counting
+from inference.engine.eye_counts import EyeCount, evaluate_eye_counts
 from inference.engine.red_cell_centres import CENTRE_MODEL_DIR, CENTRE_MODEL_ENV, MODEL_JSON
 from inference.engine.segmentation import SegmentationParams
 from tests.engine.voc import write_generated_voc_folder
@@ -58,3 +59,10 @@ def test_a_network_changed_during_the_run_is_not_hidden(
     summary = evaluate_counting(voc_folder, progress=False)["summary"]
     shipped = _shipped_centre_network()
     assert summary["centre_networks"] == [shipped, {**shipped, "peak_threshold": 0.3}]
+
+
+def test_counts_by_eye_name_the_networks_too(voc_folder: Path) -> None:
+    counts = [EyeCount("Images/img_0.png", 2, 10, "a")]
+    summary = evaluate_eye_counts(voc_folder, counts, progress=False)["summary"]
+    assert summary["centre_networks"] == [_shipped_centre_network()]
+    assert summary["radius_networks"] == []

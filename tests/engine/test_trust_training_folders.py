@@ -14,11 +14,12 @@ from inference.engine.trust import fit_trust, labelled_folders
 
 
 def _folder(root: Path, classes: list[str], per_class: int = 2) -> Path:
-    # Listing does not read the images, so empty files with an image suffix are enough.
+    # Listing does not decode the images, so files with an image suffix are enough; their bytes differ,
+    # since a validation image with a training image's bytes is refused.
     for code in classes:
         (root / code).mkdir(parents=True)
         for i in range(per_class):
-            (root / code / f"img{i}.png").write_bytes(b"")
+            (root / code / f"img{i}.png").write_bytes(f"{root.name}/{code}/{i}".encode())
     return root
 
 

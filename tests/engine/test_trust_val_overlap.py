@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from inference.engine.acquisition_check import fit_acquisition_check
 from inference.engine.errors import DatasetError
 from inference.engine.trust import fit_trust
 
@@ -24,3 +25,10 @@ def test_a_validation_folder_sharing_training_images_is_refused(tmp_path: Path) 
         fit_trust(None, train, val)
     with pytest.raises(DatasetError, match=r"is the training folder"):
         fit_trust(None, train, train)
+
+
+def test_the_focus_and_noise_check_refuses_it_too(tmp_path: Path) -> None:
+    # fit_acquisition_check chooses its threshold on the validation folder as the trust fit does.
+    train = write_class_folders(tmp_path / "train", per_class=3, seed=1)
+    with pytest.raises(DatasetError, match=r"is the training folder"):
+        fit_acquisition_check(None, None, train, train)
