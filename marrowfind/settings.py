@@ -145,7 +145,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # django-q2: Redis where configured, the database otherwise (zero set-up). Workers are forked before
-# any TensorFlow import (see DESIGN.md): web and cluster processes never import it at start-up.
+# any TensorFlow import (docs/architecture.md): web and cluster processes never import it at start-up.
 Q_CLUSTER: dict[str, object] = {
     "name": "marrowfind",
     "workers": read_int("Q_WORKERS", 1, minimum=1),
