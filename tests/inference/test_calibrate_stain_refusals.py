@@ -6,27 +6,16 @@ from __future__ import annotations
 from io import StringIO
 from pathlib import Path
 
-import cv2
 import pytest
 from django.core.management import CommandError, call_command
 
-from inference.engine.stain_calibration import MIN_FIELDS, StainCalibration
-from tests.engine.synthetic import BLUE_GREY_RED_CELL, touching_field
-
-
-@pytest.fixture
-def laboratory(tmp_path: Path) -> Path:
-    """A folder of generated ALL-like fields, one laboratory's."""
-    folder = tmp_path / "fields"
-    folder.mkdir()
-    for seed in range(MIN_FIELDS):
-        rgb = touching_field(10, seed, BLUE_GREY_RED_CELL).rgb
-        cv2.imwrite(str(folder / f"field-{seed}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    return folder
+from inference.engine.stain_calibration import StainCalibration
+from tests.inference.test_calibrate_stain_command import laboratory  # noqa: F401 (fixture)
 
 
 def test_a_stain_too_pale_to_correct_is_a_command_error_and_nothing_is_written(
-    tmp_path: Path, laboratory: Path
+    tmp_path: Path,
+    laboratory: Path,  # noqa: F811
 ) -> None:
     out = tmp_path / "stain.json"
     with pytest.raises(CommandError, match="outside what a calibration can correct"):
@@ -37,7 +26,8 @@ def test_a_stain_too_pale_to_correct_is_a_command_error_and_nothing_is_written(
 
 
 def test_an_installed_calibration_is_kept_when_the_new_one_is_refused(
-    tmp_path: Path, laboratory: Path
+    tmp_path: Path,
+    laboratory: Path,  # noqa: F811
 ) -> None:
     out = tmp_path / "stain.json"
     StainCalibration(hue_shift=6.0, chroma_gain=1.2, fields=12).save(out)
