@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic_files import atomic_write_bytes
 from .classes import CLASS_CODES, CLASS_LABELS
 from .datasets import sha256_file
 from .errors import ModelArtifactError
@@ -63,18 +64,6 @@ class LoadedArtifact:
     folder: Path
     info: dict[str, Any]
     model: Any  # keras.Model
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts and calibrations are read by workers
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def weight_arrays(model: Any, dtype: str = "float32") -> dict[str, np.ndarray]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import tempfile
 from pathlib import Path
 
+from .atomic_files import atomic_write_bytes
 from .errors import EngineError
 
 
@@ -83,15 +83,7 @@ def write_output_file(path: str | Path, text: str, option: str) -> None:
     `UsageError` naming the option (the commands report those), not a traceback."""
     path = Path(path)
     try:
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(temporary, 0o644)  # mkstemp makes 0600; a report is for others to read too
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(path, text.encode("utf-8"))
     except OSError as exc:
         raise UsageError(f"{option} {path} cannot be written: {exc.strerror or exc}.") from exc
 

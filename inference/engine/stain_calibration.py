@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .artifact import atomic_write_bytes
+from .atomic_files import atomic_write_bytes
 from .datasets import IMAGE_SUFFIXES
 from .errors import EngineError, ImageError
 from .imageio import read_image
