@@ -24,7 +24,13 @@ from django.db import IntegrityError, connection, transaction
 from cases.audit import record_event, snapshot
 from cases.audit.service import changed_values
 from cases.models.audit import AuditAction
-from inference.engine.artifact import MODEL_JSON, model_json_sha256, read_model_info, verify_weights
+from inference.engine.artifact import (
+    MODEL_JSON,
+    json_entries,
+    model_json_sha256,
+    read_model_info,
+    verify_weights,
+)
 from inference.engine.errors import ModelArtifactError
 from inference.models import ModelVersion
 
@@ -98,16 +104,8 @@ def _unstorable(text: str) -> str | None:
 def _refuse_unstorable_text(folder: Path, info: dict[str, Any]) -> None:
     """All of model.json is stored (`manifest`), so every string in it, keys included, must be one the
     database can hold; refused here, naming the entry, instead of failing half-way through a write."""
-    pending: list[tuple[str, Any]] = [("", info)]
-    while pending:
-        where, value = pending.pop()
-        if isinstance(value, dict):
-            for key, item in value.items():
-                entry = f"{where}.{key}" if where else key
-                pending += [(entry, key), (entry, item)]
-        elif isinstance(value, list):
-            pending += [(f"{where}[{index}]", item) for index, item in enumerate(value)]
-        elif isinstance(value, str) and (problem := _unstorable(value)):
+    for where, leaf in json_entries(info):
+        if isinstance(leaf, str) and (problem := _unstorable(leaf)):
             raise ModelArtifactError(
                 f"{MODEL_JSON} in {folder.name!r}: {where!r} holds {problem}, which the registry cannot "
                 "store. Remove it from model.json and register the folder again."

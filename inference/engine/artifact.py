@@ -287,28 +287,33 @@ def write_model_json(folder: Path, info: dict[str, Any]) -> None:
     try:
         text = json.dumps(info, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n"
     except ValueError as exc:
-        where = _non_finite_entry(info) or "an entry"
+        where = next(
+            (path for path, leaf in json_entries(info) if isinstance(leaf, float) and not np.isfinite(leaf)),
+            "an entry",
+        )
         raise ModelArtifactError(
             f"{MODEL_JSON} for {folder.name!r} is not written: {where} is not a finite number ({exc})."
         ) from exc
     atomic_write_bytes(folder / MODEL_JSON, text.encode("utf-8"))
 
 
-def _non_finite_entry(value: Any, where: str = "") -> str | None:
-    """The path of the first NaN or infinity in a JSON-ready value (`metrics.bins[2]`), else None."""
-    if isinstance(value, float):
-        return None if np.isfinite(value) else where
-    if isinstance(value, dict):
-        children = [(f"{where}.{key}" if where else str(key), item) for key, item in value.items()]
-    elif isinstance(value, list | tuple):
-        children = [(f"{where}[{index}]", item) for index, item in enumerate(value)]
-    else:
-        return None
-    for path, item in children:
-        found = _non_finite_entry(item, path)
-        if found is not None:
-            return found
-    return None
+def json_entries(value: Any) -> Iterator[tuple[str, Any]]:
+    """(path, leaf) of every leaf of a JSON-ready value, in document order, each dict key a leaf at its
+    entry's path (`metrics.val.notes[1]`). Walked with a list, not recursion: a model.json nested as
+    deep as the parser allows is walked too."""
+    pending: list[tuple[str, Any]] = [("", value)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, dict):
+            children: list[tuple[str, Any]] = []
+            for key, child in item.items():
+                entry = f"{where}.{key}" if where else str(key)
+                children += [(entry, key), (entry, child)]
+            pending.extend(reversed(children))
+        elif isinstance(item, list | tuple):
+            pending.extend(reversed([(f"{where}[{index}]", child) for index, child in enumerate(item)]))
+        else:
+            yield where, item
 
 
 def check_new_artifact_folder(folder: str | Path, *, run_dir: str | Path | None = None) -> Path:
