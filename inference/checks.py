@@ -1,6 +1,7 @@
 """System checks (`manage.py check`, run before the server starts and before every management command):
 a red-cell network named by `MARROWFIND_CENTRE_MODEL_DIR` or `MARROWFIND_RADIUS_MODEL_DIR`, a stain
-calibration named by `MARROWFIND_STAIN_CALIBRATION`, and the classifier folder that `bootstrap`
+calibration named by `MARROWFIND_STAIN_CALIBRATION`, a scale calibration named by
+`MARROWFIND_SCALE_CALIBRATION`, and the classifier folder that `bootstrap`
 registers (`MARROWFIND_MODEL_DIR`, or the shipped one) must be usable, so a mistyped path or a
 damaged folder fails at start-up, not at the first analysis. None of them imports TensorFlow (this is
 the web process)."""
@@ -19,6 +20,7 @@ from inference.engine.artifact import read_model_info, verify_weights, weights_e
 from inference.engine.errors import ModelArtifactError
 from inference.engine.red_cell_centres import CENTRE_MODEL_ENV, check_centre_folder
 from inference.engine.red_cell_radius import RADIUS_MODEL_ENV, check_radius_folder
+from inference.engine.scale_calibration import SCALE_CALIBRATION_ENV, ScaleCalibration, ScaleCalibrationError
 from inference.engine.stain_calibration import STAIN_CALIBRATION_ENV, StainCalibration, StainCalibrationError
 
 CLASSIFIER_MODEL_ENV = "MARROWFIND_MODEL_DIR"
@@ -63,23 +65,39 @@ def radius_model_check(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
     )
 
 
-@checks.register()
-def stain_calibration_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    named = os.environ.get(STAIN_CALIBRATION_ENV)
+def _calibration_check(
+    variable: str, what: str, load: Callable[[Path], object], command: str, check_id: str
+) -> list[checks.CheckMessage]:
+    """A laboratory's calibration file, read as every analysis would read it."""
+    named = os.environ.get(variable)
     if not named:
         return []
     try:
-        StainCalibration.load(Path(named))
-    except StainCalibrationError as exc:
+        load(Path(named))
+    except (StainCalibrationError, ScaleCalibrationError) as exc:
         return [
             checks.Error(
-                f"{STAIN_CALIBRATION_ENV}={named} is not a usable stain calibration: {exc}",
-                hint="Write one with `manage.py calibrate_stain --data DIR --out FILE.json`, or unset the "
+                f"{variable}={named} is not a usable {what}: {exc}",
+                hint=f"Write one with `manage.py {command} --data DIR --out FILE.json`, or unset the "
                 "variable to count without one.",
-                id="inference.E003",
+                id=check_id,
             )
         ]
     return []
+
+
+@checks.register()
+def stain_calibration_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    return _calibration_check(
+        STAIN_CALIBRATION_ENV, "stain calibration", StainCalibration.load, "calibrate_stain", "inference.E003"
+    )
+
+
+@checks.register()
+def scale_calibration_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    return _calibration_check(
+        SCALE_CALIBRATION_ENV, "scale calibration", ScaleCalibration.load, "calibrate_scale", "inference.E005"
+    )
 
 
 def _weights_all_there(folder: Path) -> None:

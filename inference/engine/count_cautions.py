@@ -15,6 +15,7 @@ from .cell_radius import radius_bounds
 
 CAUTION_OVER_EXPOSED = "over_exposed"
 CAUTION_SCALE_AT_BOUND = "cell_size_at_bound"
+CAUTION_SCALE_OUTSIDE_CALIBRATION = "cell_size_outside_calibration"
 # Added by the pipeline where the classifier's acquisition check refers the field (`acquisition.py`).
 CAUTION_ACQUISITION = "blurred_or_noisy"
 
@@ -24,7 +25,11 @@ CAUTION_TEXTS = {
     "light or a shorter exposure.",
     CAUTION_SCALE_AT_BOUND: "The red cells' size could not be measured on this field (the estimate reached "
     "the limit for a field of this size), so the cells may have been looked for at the wrong size. Check "
-    "the magnification, or give the red-cell radius in pixels.",
+    "the magnification, or calibrate the laboratory's scale on a set of its fields (calibrate_scale).",
+    CAUTION_SCALE_OUTSIDE_CALIBRATION: "The red cells' size measured on this field was outside the range "
+    "of the laboratory's scale calibration, so the cells were looked for at the nearest size in the range. "
+    "A field of few or packed cells can mislead the measure; a picture at another magnification needs its "
+    "own calibration.",
     CAUTION_ACQUISITION: "The field is blurred, noisy or enlarged from a lower resolution: small and pale "
     "cells are missed, so the counts may be short. Check the focus and the camera, and take it again.",
 }
@@ -38,6 +43,9 @@ _CLIPPED_LEVEL = 254
 OVER_EXPOSED_SHARE = 0.2
 # An estimate within this fraction of a bound has met it (the bounds clamp the estimate).
 _AT_BOUND = 0.01
+# A radius this far from the field's own estimate was moved into the calibrated range: any move does,
+# since a count can jump with a change of the radius of under 1% (docs/counting.md).
+_CLAMPED = 1e-6
 
 
 def clipped_share(rgb: np.ndarray) -> float:
@@ -45,15 +53,23 @@ def clipped_share(rgb: np.ndarray) -> float:
     return float(np.count_nonzero(rgb.min(axis=2) >= _CLIPPED_LEVEL)) / float(rgb.shape[0] * rgb.shape[1])
 
 
-def count_cautions(rgb: np.ndarray, radius: float, radius_given: bool) -> tuple[str, ...]:
+def count_cautions(
+    rgb: np.ndarray, radius: float, radius_given: bool, calibrated_from: float | None = None
+) -> tuple[str, ...]:
     """The cautions for the counts of an RGB uint8 field segmented at red-cell `radius` pixels; a
-    radius the caller gave (`radius_given`) is taken as measured."""
+    radius the caller gave (`radius_given`) is taken as measured. `calibrated_from`: the field's own
+    estimate, where a scale calibration's range was applied to it (`radius` is then the estimate kept
+    within that range)."""
     cautions = []
     if clipped_share(rgb) > OVER_EXPOSED_SHARE:
         cautions.append(CAUTION_OVER_EXPOSED)
+    if radius_given:
+        return tuple(cautions)
     low, high = radius_bounds(max(rgb.shape[:2]))
-    if not radius_given and (radius <= low * (1 + _AT_BOUND) or radius >= high * (1 - _AT_BOUND)):
+    if radius <= low * (1 + _AT_BOUND) or radius >= high * (1 - _AT_BOUND):
         cautions.append(CAUTION_SCALE_AT_BOUND)
+    if calibrated_from is not None and abs(calibrated_from - radius) > _CLAMPED * radius:
+        cautions.append(CAUTION_SCALE_OUTSIDE_CALIBRATION)
     return tuple(cautions)
 
 

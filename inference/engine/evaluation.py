@@ -104,10 +104,10 @@ def iter_prepared(
 def iter_prepared_views(paths: Iterable[Path], perturb: Perturbation | None = None) -> Iterator[np.ndarray]:
     """Per image, read and perturbed, its model-ready views (k, 224, 224, 3) uint8: the whole field,
     or the views of a field too large to classify whole (`field_views`), as the pipeline does."""
-    from .segmentation import SegmentationParams, field_radius
-    from .stain_calibration import laboratory_calibration
+    from .laboratory import laboratory_params
+    from .segmentation import field_radius
 
-    params = laboratory_calibration().applied_to(SegmentationParams())
+    params = laboratory_params()
     for path in paths:
         rgb = read_image_file(path)
         if perturb is not None:

@@ -41,12 +41,12 @@ from .count_cautions import CAUTION_ACQUISITION
 from .errors import NotAnImageError, UnsupportedImageError
 from .field_views import View, field_views, pooled_assessment, view_inputs, whole_at_any_radius
 from .imageio import read_image
+from .laboratory import laboratory_params
 from .preprocess import prepare_for_model
 from .red_cell_centres import default_centre_model
 from .red_cell_radius import default_radius_model
 from .referral import REASON_TEXTS, REASON_TRUST_NOT_FITTED
 from .segmentation import SegmentationParams, SegmentationResult, segment_cells
-from .stain_calibration import laboratory_calibration
 from .trust import REASON_ACQUISITION, Assessment, TrustModel, load_trust
 
 BENIGN_CODE = "benign"
@@ -146,6 +146,8 @@ class PipelineResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     # The stain correction the cells were found under (none: 0 degrees, gain 1), for the record.
     stain_correction: dict[str, float] = field(default_factory=lambda: {"hue_shift": 0.0, "chroma_gain": 1.0})
+    # The red-cell radii (pixels) the field's estimate was kept within (a scale calibration), or None.
+    scale_range_px: tuple[float, float] | None = None
 
     @property
     def gradcam_empty(self) -> bool:
@@ -184,6 +186,9 @@ class PipelineResult:
             "ai_blast_percentage": None if pct is None else round(pct, 2),
             "model": self.model,
             "stain_correction": self.stain_correction,
+            "scale_range_px": None
+            if self.scale_range_px is None
+            else [round(bound, 3) for bound in self.scale_range_px],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 
@@ -224,10 +229,9 @@ class Pipeline:
         self.model_dir = Path(model_dir)
         self.predictor = get_predictor(self.model_dir)
         self.trust: TrustModel | None = load_trust(self.predictor.info.get("trust"), self.model_dir)
-        # Without explicit settings: the defaults, under the laboratory's stain calibration if it has one.
-        self.segmentation_params = segmentation_params or laboratory_calibration().applied_to(
-            SegmentationParams()
-        )
+        # Without explicit settings: the defaults, under the laboratory's stain and scale calibrations
+        # where it has them.
+        self.segmentation_params = segmentation_params or laboratory_params()
         # Crops get the model's CLAHE like whole fields do; off only to measure its effect.
         self.prepare_crops = prepare_crops
         self.crop_margin = crop_margin
@@ -364,6 +368,7 @@ class Pipeline:
                 "hue_shift": self.segmentation_params.stain_hue_shift,
                 "chroma_gain": self.segmentation_params.stain_chroma_gain,
             },
+            scale_range_px=self.segmentation_params.radius_range,
         )
 
     def _classify_views(

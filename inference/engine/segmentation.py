@@ -354,6 +354,7 @@ class Prepared(NamedTuple):
     cells: np.ndarray  # pale cells included
     radius: float  # red-cell radius in pixels
     outside: np.ndarray | None  # the field's dark surround (`field_edge`), None where it has none
+    estimated_radius: float = 0.0  # the field's own estimate, before a scale calibration's range
 
 
 def _prepare(rgb: np.ndarray, params: SegmentationParams) -> Prepared:
@@ -371,10 +372,19 @@ def _prepare(rgb: np.ndarray, params: SegmentationParams) -> Prepared:
     if outside is not None:
         smoothed[outside] = glass_colour(smoothed, outside)
     nucleus, foreground, cells = _masks(smoothed, params, outside)
-    r_full = params.cell_radius_px or estimate_cell_radius(
-        foreground, nucleus, params.nucleus_merge_radius, outside
-    )
-    return Prepared(smoothed, nucleus, cells, max(float(r_full), 2.0), outside)
+    if params.cell_radius_px:
+        return Prepared(smoothed, nucleus, cells, max(float(params.cell_radius_px), 2.0), outside)
+    estimated = estimate_cell_radius(foreground, nucleus, params.nucleus_merge_radius, outside)
+    r_full = _within_calibration(estimated, params)
+    return Prepared(smoothed, nucleus, cells, max(r_full, 2.0), outside, estimated)
+
+
+def _within_calibration(radius: float, params: SegmentationParams) -> float:
+    """`radius` kept within the laboratory's calibrated range, where it has one (`scale_calibration`)."""
+    if params.radius_range is None:
+        return float(radius)
+    low, high = params.radius_range
+    return float(np.clip(radius, low, high))
 
 
 def _check_work_size(shape: tuple[int, ...], r_full: float) -> None:
@@ -393,8 +403,8 @@ def _check_work_size(shape: tuple[int, ...], r_full: float) -> None:
 
 
 def field_radius(rgb: np.ndarray, params: SegmentationParams | None = None) -> float:
-    """The red-cell radius in pixels that `segment_cells` works with on this field (estimated, or
-    `params.cell_radius_px`)."""
+    """The red-cell radius in pixels that `segment_cells` works with on this field (estimated and kept
+    within `params.radius_range`, or `params.cell_radius_px`)."""
     _checked_rgb(rgb)
     return _prepare(rgb, params or SegmentationParams()).radius
 
@@ -512,7 +522,8 @@ def _watershed_cells(
     `prepared` is `_prepare`'s result when it is already at hand (the radius may differ)."""
     height, width = rgb.shape[:2]
     prepared = prepared or _prepare(rgb, params)
-    smoothed, nucleus, cells, r_full, outside = prepared
+    smoothed, nucleus, cells, outside = prepared.smoothed, prepared.nucleus, prepared.cells, prepared.outside
+    r_full = prepared.radius
     scale = min(1.0, WORK_RADIUS_PX / r_full)
     if scale < 0.95:
         size = (max(_MIN_SIDE, round(width * scale)), max(_MIN_SIDE, round(height * scale)))
@@ -563,7 +574,7 @@ def _learned_radius(
     # Asked first, so an untuned network is refused on every field, not only where cells are found.
     factor = _checked_factor(params, radius_model)
     half_size = _learned_half_size(params, prepared, radius_model, centre_model)
-    return None if half_size is None else _clipped_radius(rgb, factor * half_size)
+    return None if half_size is None else _clipped_radius(rgb, factor * half_size, params)
 
 
 def _checked_factor(params: SegmentationParams, radius_model: RadiusModel) -> float:
@@ -590,10 +601,11 @@ def _learned_half_size(
     return float(np.median(half_sizes)) / scale
 
 
-def _clipped_radius(rgb: np.ndarray, radius: float) -> float:
-    """The radius clamped to `radius_bounds` of the field's longer side, as the estimate is."""
+def _clipped_radius(rgb: np.ndarray, radius: float, params: SegmentationParams) -> float:
+    """The radius clamped as the estimate is: to `radius_bounds` of the field's longer side, then to
+    the laboratory's calibrated range."""
     low, high = radius_bounds(max(rgb.shape[:2]))
-    return float(np.clip(radius, low, high))
+    return _within_calibration(float(np.clip(radius, low, high)), params)
 
 
 def _cells(
@@ -665,7 +677,7 @@ def learned_radius_counts(
     nuclei = _watershed_cells(rgb, params, prepared=prepared)[3]
     return {
         factor: _median_count_cells(
-            rgb, params, _clipped_radius(rgb, factor * half_size), prepared, fused, nuclei
+            rgb, params, _clipped_radius(rgb, factor * half_size, params), prepared, fused, nuclei
         )[3]
         for factor in factors
     }
@@ -704,7 +716,12 @@ def segment_cells(
         n_nucleated=n_nucleated,
         n_red=n_red,
         cell_radius_px=r_full,
-        cautions=count_cautions(rgb, prepared.radius, radius_given=params.cell_radius_px is not None),
+        cautions=count_cautions(
+            rgb,
+            prepared.radius,
+            radius_given=params.cell_radius_px is not None,
+            calibrated_from=None if params.radius_range is None else prepared.estimated_radius,
+        ),
         centre_network=None
         if centre_model is None
         else centre_model.record(_peak_threshold(params, centre_model)),

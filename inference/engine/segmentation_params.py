@@ -11,6 +11,10 @@ class SegmentationParams:
 
     # Fixed red-cell radius in pixels of the input image; None estimates it from the image.
     cell_radius_px: float | None = None
+    # A laboratory's scale calibration (`scale_calibration.ScaleCalibration.bounds`): the radii in
+    # pixels that the field's estimate is kept within (a given `cell_radius_px` is not). None: the
+    # estimate's own bounds, from the field's size.
+    radius_range: tuple[float, float] | None = None
     # Purple score threshold: Otsu on the foreground, clipped to this range (CIELAB units).
     nucleus_threshold_min: float = 15.0
     nucleus_threshold_max: float = 40.0

@@ -203,3 +203,28 @@ def border_field(radius: int = 10, seed: int = 0) -> Field:
         draw_red_cell(image, centre, r)
     draw_red_cell(image, (15 * r, round(-0.4 * r)), r)
     return Field(rgb=_finish(image, seed, r), n_red=len(centres), n_nucleated=0, n_platelets=0, red_radius=r)
+
+
+def ringed_field(
+    radius: int = 30, columns: int = 3, rows: int = 3, seed: int = 0, pale_centre: float = 0.55
+) -> Field:
+    """A grid of `columns` x `rows` red cells, each 3 r apart, whose pale centres (`pale_centre` r) are as
+    light as the glass: the rings that many CBC red cells show. On a field of nine of them the estimate
+    reads about a quarter of the radius, since centres of 0.55 r are larger than the holes a field that
+    small fills (a twentieth of its side); on a field of 24 they are filled and it reads the radius."""
+    r = radius
+    image = np.full((rows * 3 * r, columns * 3 * r, 3), BACKGROUND, dtype=np.uint8)
+    centres = [
+        (round((3 * i + 1.5) * r), round((3 * j + 1.5) * r)) for i in range(columns) for j in range(rows)
+    ]
+    for centre in centres:
+        _disc(image, centre, r, RED_CELL)
+        _disc(image, centre, pale_centre * r, BACKGROUND)
+    return Field(
+        rgb=_finish(image, seed, r),
+        n_red=len(centres),
+        n_nucleated=0,
+        n_platelets=0,
+        red_radius=r,
+        red_centres=centres,
+    )

@@ -11,7 +11,11 @@ import pytest
 
 from inference.engine import trust
 from inference.engine.classes import CLASS_CODES
-from inference.engine.count_cautions import CAUTION_ACQUISITION, CAUTION_TEXTS
+from inference.engine.count_cautions import (
+    CAUTION_ACQUISITION,
+    CAUTION_SCALE_OUTSIDE_CALIBRATION,
+    CAUTION_TEXTS,
+)
 from inference.engine.errors import ImageError
 from inference.engine.evaluation import evaluate_cells
 from inference.engine.field_views import (
@@ -32,6 +36,7 @@ from inference.engine.pipeline import (
 )
 from inference.engine.preprocess import prepare_for_model
 from inference.engine.referral import REASON_TEXTS
+from inference.engine.scale_calibration import SCALE_CALIBRATION_ENV, ScaleCalibration
 from inference.engine.segmentation import SegmentationParams, segment_cells
 from inference.engine.stain_calibration import STAIN_CALIBRATION_ENV, StainCalibration
 from tests.engine.blast_colour_model import blast_colour_artifact
@@ -261,6 +266,26 @@ def test_the_laboratory_stain_calibration_is_used_and_recorded(
         1.3,
     )
     assert pipeline.run(field_png).to_dict()["stain_correction"] == {"hue_shift": -8.0, "chroma_gain": 1.3}
+
+
+def test_the_laboratory_scale_calibration_is_used_and_recorded(
+    model_dirs: dict[str, Path], field_png: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(SCALE_CALIBRATION_ENV, raising=False)
+    plain = Pipeline(model_dirs["trusted"]).run(field_png)
+    assert plain.to_dict()["scale_range_px"] is None
+    # A calibration whose range lies wholly above the field's own estimate: its cells are looked for at
+    # the range's lower end, and the counts carry the caution.
+    estimate = plain.segmentation.cell_radius_px
+    calibration = ScaleCalibration(radius_px=2.0 * estimate, fields=20)
+    saved = tmp_path / "scale.json"
+    calibration.save(saved)
+    monkeypatch.setenv(SCALE_CALIBRATION_ENV, str(saved))
+    result = Pipeline(model_dirs["trusted"]).run(field_png).to_dict()
+    assert calibration.bounds is not None
+    assert result["scale_range_px"] == [round(bound, 3) for bound in calibration.bounds]
+    assert result["segmentation"]["cell_radius_px"] == pytest.approx(calibration.bounds[0], abs=0.01)
+    assert CAUTION_SCALE_OUTSIDE_CALIBRATION in result["segmentation"]["cautions"]
 
 
 def test_a_field_too_large_to_classify_whole_is_called_from_its_views(model_dirs: dict[str, Path]) -> None:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from inference.management.calibration_options import add_calibration_arguments
+
 if TYPE_CHECKING:
     from inference.engine.stain_calibration import StainCalibration
 
@@ -28,15 +30,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--data",
-            type=Path,
-            required=True,
-            metavar="DIR",
-            help="folder of the laboratory's fields (any depth)",
-        )
-        parser.add_argument(
-            "--out", type=Path, required=True, metavar="FILE.json", help="calibration to write"
+        add_calibration_arguments(
+            parser,
+            "change each image as read (hue=DEGREES, saturation=, brightness=, haematoxylin=, eosin=), to "
+            "try a stain shift",
         )
         parser.add_argument(
             "--counts",
@@ -46,13 +43,6 @@ class Command(BaseCommand):
             help="fields of DIR counted by eye (as evaluate_counting --counts): count them without and "
             "with the correction, and write it only if no kind counts worse",
         )
-        parser.add_argument(
-            "--perturb",
-            default=None,
-            help="change each image as read (hue=DEGREES, saturation=, brightness=, haematoxylin=, "
-            "eosin=), to try a stain shift",
-        )
-        parser.add_argument("--json", action="store_true", help="print only the result, as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.engine.errors import EngineError

@@ -1,6 +1,6 @@
 """`manage.py evaluate_counting --data DIR [--counts FILE.csv] [--out FILE.json] [--limit N]
 [--force] [--recount FILE.csv] [--per-image] [--perturb hue=15,scale=0.5] [--stain auto|FILE.json|none]
-[--watershed-only] [--learned-radius]`.
+[--scale auto|FILE.json|none] [--watershed-only] [--learned-radius]`.
 
 Thin wrapper of `inference.engine.counting.evaluate_counting` on a Pascal VOC folder
 (`Images/`, `Annotations/`; objects WBC, RBC, Platelets), e.g. `../shared/data/counting/cbc`; with
@@ -24,6 +24,8 @@ from inference.engine.cli_checks import check_output_file, positive_int, write_o
 
 if TYPE_CHECKING:
     from inference.engine.perturbation import Perturbation
+    from inference.engine.scale_calibration import ScaleCalibration
+    from inference.engine.segmentation_params import SegmentationParams
     from inference.engine.stain_calibration import StainCalibration
 
 
@@ -93,6 +95,14 @@ class Command(BaseCommand):
             "every image under --data first (as perturbed); none for no correction (default: the file "
             "MARROWFIND_STAIN_CALIBRATION names, else none); docs/counting.md",
         )
+        parser.add_argument(
+            "--scale",
+            default=None,
+            metavar="auto|FILE.json|none",
+            help="count under a scale calibration: a file written by calibrate_scale; auto to calibrate on "
+            "every image under --data first (as perturbed, under the stain calibration); none for none "
+            "(default: the file MARROWFIND_SCALE_CALIBRATION names, else none); docs/counting.md",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.engine.counting import evaluate_counting, load_recount
@@ -113,6 +123,8 @@ class Command(BaseCommand):
             perturb = parse_perturbation(options["perturb"])
             calibration = self._calibration(options["stain"], options["data"], perturb)
             params = calibration.applied_to(params)
+            scale = self._scale(options["scale"], options["data"], perturb, params)
+            params = scale.applied_to(params)
             if options["counts"] is not None:
                 counts = load_eye_counts(options["counts"])
                 report = evaluate_eye_counts(
@@ -124,6 +136,7 @@ class Command(BaseCommand):
                     options["data"], params, limit=options["limit"], recount=recount, perturb=perturb
                 )
             report["summary"]["stain_calibration"] = calibration.to_dict()
+            report["summary"]["scale_calibration"] = scale.to_dict()
             if options["out"] is not None:
                 write_output_file(options["out"], report_json(report), "--out")
         except (EngineError, ValueError) as exc:
@@ -146,3 +159,21 @@ class Command(BaseCommand):
         if stain == "auto":
             return calibrate_stain_folder(data, perturb=perturb)
         return StainCalibration.load(Path(stain))
+
+    @staticmethod
+    def _scale(
+        scale: str | None, data: Path, perturb: Perturbation | None, params: SegmentationParams
+    ) -> ScaleCalibration:
+        from inference.engine.scale_calibration import (
+            ScaleCalibration,
+            calibrate_scale_folder,
+            laboratory_scale,
+        )
+
+        if scale is None:
+            return laboratory_scale()
+        if scale == "none":
+            return ScaleCalibration()
+        if scale == "auto":
+            return calibrate_scale_folder(data, params, perturb=perturb)
+        return ScaleCalibration.load(Path(scale))

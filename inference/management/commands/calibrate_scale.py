@@ -1,0 +1,57 @@
+"""`manage.py calibrate_scale --data DIR --out FILE.json [--perturb SPEC] [--json]`.
+
+Measures a laboratory's red-cell radius in pixels on a set of its fields (every image under DIR, at
+least 10, taken with one camera and objective) and writes the scale calibration that the segmentation
+keeps each field's own estimate within when `MARROWFIND_SCALE_CALIBRATION` names the file
+(`inference.engine.scale_calibration`, docs/counting.md). The radii are estimated under the
+laboratory's stain calibration, where `MARROWFIND_STAIN_CALIBRATION` names one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from inference.management.calibration_options import add_calibration_arguments
+
+
+class Command(BaseCommand):
+    help = (
+        "Measure a laboratory's red-cell radius in pixels on a folder of its smear fields (one camera and "
+        "objective) and write the scale calibration for MARROWFIND_SCALE_CALIBRATION."
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_calibration_arguments(parser, "change each image as read (e.g. scale=0.5), to try another camera")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from inference.engine.errors import EngineError
+        from inference.engine.perturbation import parse_perturbation
+        from inference.engine.scale_calibration import calibrate_scale_folder
+        from inference.engine.segmentation_params import SegmentationParams
+        from inference.engine.stain_calibration import laboratory_calibration
+
+        quiet = options["json"]
+        try:
+            perturb = parse_perturbation(options["perturb"])
+            params = laboratory_calibration().applied_to(SegmentationParams())
+            calibration = calibrate_scale_folder(options["data"], params, perturb=perturb, progress=not quiet)
+        except (EngineError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        try:
+            calibration.save(options["out"])
+        except (OSError, EngineError) as exc:
+            raise CommandError(f"Cannot write {options['out']}: {exc}") from exc
+        if quiet:
+            self.stdout.write(json.dumps(calibration.to_dict(), indent=2))
+            return
+        low, high = calibration.bounds or (0.0, 0.0)
+        self.stdout.write(
+            f"{calibration.fields} fields: red-cell radius {calibration.radius_px:.1f} pixels (middle "
+            f"half {calibration.lower_quartile_px:.1f}-{calibration.upper_quartile_px:.1f}); each field's "
+            f"estimate will be kept within {low:.1f}-{high:.1f}."
+        )
+        self.stdout.write(f"Written to {options['out']}; set MARROWFIND_SCALE_CALIBRATION to use it.")
