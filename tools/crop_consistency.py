@@ -29,8 +29,9 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from inference.engine.cli_checks import positive_int
 from inference.engine.imageio import read_image
-from inference.engine.scale_calibration import calibrate_scale
+from inference.engine.scale_calibration import ScaleCalibrationError, calibrate_scale
 from inference.engine.segmentation import (
     SegmentationParams,
     SegmentationResult,
@@ -92,9 +93,9 @@ def _params(images: list[np.ndarray], scale: str) -> SegmentationParams:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of fields (*.jpg, *.png)")
-    parser.add_argument("--side", type=int, default=360, help="crop side in pixels (default 360)")
+    parser.add_argument("--side", type=positive_int, default=360, help="crop side in pixels (default 360)")
     parser.add_argument("--scale", choices=("auto", "none"), default="none", help="scale calibration")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N fields")
+    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N fields")
     args = parser.parse_args(argv)
     paths = sorted(p for p in args.data.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[
         : args.limit
@@ -102,10 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     fields = [read_image(path) for path in tqdm(paths, desc="reading", unit="field")]
     fields = [rgb for rgb in fields if min(rgb.shape[:2]) > args.side]
     crops = [_crops(rgb, args.side) for rgb in fields]
-    kinds = list(crops[0]) if crops else []
-    params = {"whole": _params(fields, args.scale)}
-    for kind in kinds:
-        params[kind] = _params([field[kind][0] for field in crops], args.scale)
+    if not crops:
+        parser.error(f"no field under {args.data} is larger than {args.side} pixels a side")
+    kinds = list(crops[0])
+    try:
+        params = {"whole": _params(fields, args.scale)}
+        for kind in kinds:
+            params[kind] = _params([field[kind][0] for field in crops], args.scale)
+    except ScaleCalibrationError as exc:
+        parser.error(str(exc))
     rows: dict[str, list[tuple[int, int, int, int, float]]] = {kind: [] for kind in kinds}
     for rgb, field_crops in tqdm(list(zip(fields, crops, strict=True)), desc="counting", unit="field"):
         whole = segment_cells(rgb, params["whole"], measure=False)

@@ -58,18 +58,21 @@ def count_cautions(
 ) -> tuple[str, ...]:
     """The cautions for the counts of an RGB uint8 field segmented at red-cell `radius` pixels; a
     radius the caller gave (`radius_given`) is taken as measured. `calibrated_from`: the field's own
-    estimate, where a scale calibration's range was applied to it (`radius` is then the estimate kept
-    within that range)."""
+    radius (estimated or learned), where a scale calibration's range was applied to it (`radius` is then
+    that radius kept within the range)."""
     cautions = []
     if clipped_share(rgb) > OVER_EXPOSED_SHARE:
         cautions.append(CAUTION_OVER_EXPOSED)
     if radius_given:
         return tuple(cautions)
+    if calibrated_from is not None:
+        # The laboratory's range, not the field's size, bounds the radius: only leaving it is cautioned.
+        if abs(calibrated_from - radius) > _CLAMPED * radius:
+            cautions.append(CAUTION_SCALE_OUTSIDE_CALIBRATION)
+        return tuple(cautions)
     low, high = radius_bounds(max(rgb.shape[:2]))
     if radius <= low * (1 + _AT_BOUND) or radius >= high * (1 - _AT_BOUND):
         cautions.append(CAUTION_SCALE_AT_BOUND)
-    if calibrated_from is not None and abs(calibrated_from - radius) > _CLAMPED * radius:
-        cautions.append(CAUTION_SCALE_OUTSIDE_CALIBRATION)
     return tuple(cautions)
 
 

@@ -26,28 +26,36 @@ import numpy as np
 from tqdm import tqdm
 
 from .atomic_files import atomic_write_bytes
+from .calibration_files import bounded_number, laboratory_fields, read_calibration_json
 from .errors import EngineError, ImageError
 from .imageio import read_image
 from .perturbation import Perturbation
 from .segmentation import field_radius
 from .segmentation_params import SegmentationParams
-from .stain_calibration import laboratory_fields
 
 SCALE_CALIBRATION_ENV = "MARROWFIND_SCALE_CALIBRATION"
 # A field's estimate is kept within this factor of the laboratory's radius. The estimate itself
 # scatters on whole fields: against the CBC boxes' half-size its log ratio has a standard deviation of
 # 0.11-0.13, and 98% of the CBC fields' estimates lie within 0.78-1.28 of their median (all4 val: 90%
-# within 0.79-1.32). 1.35 keeps every CBC field but one (BloodImage_00224, 24.6 pixels against a
-# median of 42.5, a known miss) and the red cells' own spread between patients, and the crops' errors of
-# two and three times are cut to it.
+# within 0.79-1.32). At 1.35, 3 of the 300 CBC fields move (BloodImage_00224 among them, 24.6 pixels
+# against a median of 42.5, a known miss), the red cells' own spread between patients is kept, and the
+# crops' errors of two and three times are cut to it.
 RANGE_FACTOR = 1.35
 # Fewer fields give no calibration: single estimates on few-cell fields can be off two- or three-fold.
 MIN_FIELDS = 10
-# Fields at two magnifications (or two cameras) read as two clusters: an interquartile ratio beyond
-# this is refused (the CBC set reads 1.13, all4 val 1.21).
+# Fields at two magnifications (or two cameras) read as two clusters. A set whose middle half of radii
+# spans more than this is refused (the CBC set reads 1.11, all4 val 1.21).
 MAX_QUARTILE_RATIO = 1.5
-# A radius outside this (pixels) is no calibration of a microscope picture.
-_RADIUS_LIMITS = (1.0, 10_000.0)
+# A quarter of the fields at another magnification passes that test. It leaves them outside the range
+# the median gives, as fields of few cells misread are (CBC 1% of its fields, all4 val 6%, the 360-pixel
+# squares cut from CBC 18%): beyond this share the calibration is made but `crowded_out` says so.
+MAX_OUTSIDE_SHARE = 0.1
+# A red-cell radius outside this (pixels) is no calibration of a smear picture: under 3 pixels no cell
+# can be outlined (and a field of them takes seconds of work per cell), and over 500 a field holds
+# part of one cell.
+RADIUS_LIMITS = (3.0, 500.0)
+_KEYS = {"radius_px", "fields", "fields_outside", "lower_quartile_px", "upper_quartile_px"}
+_DERIVED_KEYS = {"range_factor", "bounds_px"}
 
 
 class ScaleCalibrationError(EngineError, ValueError):
@@ -57,12 +65,40 @@ class ScaleCalibrationError(EngineError, ValueError):
 
 @dataclass(frozen=True)
 class ScaleCalibration:
-    """A laboratory's red-cell radius in pixels (the median estimate over its fields); None: none."""
+    """A laboratory's red-cell radius in pixels (the median estimate over its fields; None: none), how
+    many fields it was measured on and how many of their own estimates fell outside its range. A
+    laboratory that knows its radius may write a file of `radius_px` alone."""
 
     radius_px: float | None = None
     fields: int = 0
     lower_quartile_px: float | None = None
     upper_quartile_px: float | None = None
+    fields_outside: int = 0
+
+    def __post_init__(self) -> None:
+        low, high = RADIUS_LIMITS
+        for key in ("radius_px", "lower_quartile_px", "upper_quartile_px"):
+            value = getattr(self, key)
+            if value is not None and not (math.isfinite(value) and low <= value <= high):
+                raise ScaleCalibrationError(
+                    f"{key} must be a number of pixels in [{low:g}, {high:g}]; got {value!r}."
+                )
+        if self.radius_px is None and (
+            self.lower_quartile_px is not None or self.upper_quartile_px is not None
+        ):
+            raise ScaleCalibrationError("Quartiles without radius_px are no calibration.")
+        ordered = [
+            v for v in (self.lower_quartile_px, self.radius_px, self.upper_quartile_px) if v is not None
+        ]
+        if ordered != sorted(ordered):
+            raise ScaleCalibrationError(
+                f"The quartiles must bracket the radius: lower {self.lower_quartile_px}, radius "
+                f"{self.radius_px}, upper {self.upper_quartile_px}."
+            )
+        if not 0 <= self.fields_outside <= self.fields:
+            raise ScaleCalibrationError(
+                f"fields_outside ({self.fields_outside}) must be from 0 to fields ({self.fields})."
+            )
 
     @property
     def bounds(self) -> tuple[float, float] | None:
@@ -74,15 +110,25 @@ class ScaleCalibration:
     def applied_to(self, params: SegmentationParams) -> SegmentationParams:
         return replace(params, radius_range=self.bounds)
 
+    @property
+    def crowded_out(self) -> str | None:
+        """A warning where more than `MAX_OUTSIDE_SHARE` of the calibration's own fields lie outside its
+        range, else None."""
+        if self.fields_outside <= MAX_OUTSIDE_SHARE * self.fields:
+            return None
+        share = 100 * self.fields_outside / self.fields
+        return (
+            f"{self.fields_outside} of the {self.fields} fields ({share:.0f}%) read a radius more than "
+            f"{RANGE_FACTOR:g} times from the median: fields of few cells, which the calibration is for, or "
+            "pictures at another magnification or from another camera among them. Check that the fields are "
+            "all of one camera and objective; calibrate each magnification on its own fields."
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The calibration as JSON holds it (`from_dict` reads it back exactly), with the factor and the
-        bounds it gives, for the reader (they are derived again on loading)."""
-        bounds = self.bounds
-        return {
-            **asdict(self),
-            "range_factor": RANGE_FACTOR,
-            "bounds_px": None if bounds is None else [round(bound, 3) for bound in bounds],
-        }
+        bounds it gives, for the reader: they are derived from the radius, and a file whose own differ is
+        refused rather than read as if they counted."""
+        return {**asdict(self), "range_factor": RANGE_FACTOR, "bounds_px": _rounded(self.bounds)}
 
     def save(self, path: Path) -> None:
         """Write the calibration, only if `load` would read it back, through a temporary sibling renamed
@@ -93,42 +139,59 @@ class ScaleCalibration:
 
     @classmethod
     def load(cls, path: Path) -> ScaleCalibration:
-        name = Path(path).name
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        # ValueError: bad JSON or encoding, or an integer too long to convert; RecursionError: deep nesting.
-        except (OSError, ValueError, RecursionError) as exc:
-            raise ScaleCalibrationError(f"Cannot read the scale calibration {name}: {exc}") from exc
-        return cls.from_dict(data, name)
+        return cls.from_dict(
+            read_calibration_json(path, "scale calibration", ScaleCalibrationError), Path(path).name
+        )
 
     @classmethod
     def from_dict(cls, data: Any, name: str) -> ScaleCalibration:
         """The calibration `data` (as `to_dict` writes it) holds; `name` says where it came from."""
         if not isinstance(data, dict):
             raise ScaleCalibrationError(f"{name} is not a scale calibration (a JSON object).")
-        radius = _number(data, "radius_px", name)
-        if radius is None:
-            raise ScaleCalibrationError(f"{name}: radius_px is required (the red-cell radius in pixels).")
-        quartiles = [_number(data, key, name) for key in ("lower_quartile_px", "upper_quartile_px")]
-        fields = data.get("fields", 0)
-        if isinstance(fields, bool) or not isinstance(fields, int) or fields < 0:
+        unknown = sorted(set(data) - _KEYS - _DERIVED_KEYS)
+        if unknown:
             raise ScaleCalibrationError(
-                f"{name}: fields must be a whole number of at least 0; got {fields!r}."
+                f"{name}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})."
             )
-        return cls(radius, fields, quartiles[0], quartiles[1])
+        if data.get("radius_px") is None:
+            raise ScaleCalibrationError(f"{name}: radius_px is required (the red-cell radius in pixels).")
+        radii = {
+            key: None
+            if data.get(key) is None
+            else bounded_number(
+                data, key, RADIUS_LIMITS, name, ScaleCalibrationError, kind="a number of pixels"
+            )
+            for key in ("radius_px", "lower_quartile_px", "upper_quartile_px")
+        }
+        counts = [_whole(data, key, name) for key in ("fields", "fields_outside")]
+        try:
+            calibration = cls(
+                radii["radius_px"],
+                counts[0],
+                radii["lower_quartile_px"],
+                radii["upper_quartile_px"],
+                counts[1],
+            )
+        except ScaleCalibrationError as exc:
+            raise ScaleCalibrationError(f"{name}: {exc}") from exc
+        for key, derived in (("range_factor", RANGE_FACTOR), ("bounds_px", _rounded(calibration.bounds))):
+            if key in data and data[key] != derived:
+                raise ScaleCalibrationError(
+                    f"{name}: {key} is {data[key]!r}, but a radius of {calibration.radius_px:g} pixels gives "
+                    f"{derived!r}; it is derived, not set (change radius_px, or leave {key} out)."
+                )
+        return calibration
 
 
-def _number(data: dict[str, Any], key: str, name: str) -> float | None:
-    """`data[key]` as a radius in pixels within `_RADIUS_LIMITS`; None when absent or null."""
-    value = data.get(key)
-    if value is None:
-        return None
-    low, high = _RADIUS_LIMITS
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ScaleCalibrationError(
-            f"{name}: {key} must be a number of pixels in [{low:g}, {high:g}]; got {value!r}."
-        )
-    return float(value)
+def _rounded(bounds: tuple[float, float] | None) -> list[float] | None:
+    return None if bounds is None else [round(bound, 3) for bound in bounds]
+
+
+def _whole(data: dict[str, Any], key: str, name: str) -> int:
+    value = data.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ScaleCalibrationError(f"{name}: {key} must be a whole number of at least 0; got {value!r}.")
+    return value
 
 
 def calibrate_scale(radii: Iterable[float]) -> ScaleCalibration:
@@ -147,7 +210,11 @@ def calibrate_scale(radii: Iterable[float]) -> ScaleCalibration:
             "than one magnification or from more than one camera. Calibrate each camera and objective on "
             "its own fields."
         )
-    return ScaleCalibration(median, int(values.size), lower, upper)
+    outside = int(np.count_nonzero((values < median / RANGE_FACTOR) | (values > median * RANGE_FACTOR)))
+    try:
+        return ScaleCalibration(median, int(values.size), lower, upper, outside)
+    except ScaleCalibrationError as exc:
+        raise ScaleCalibrationError(f"The fields' median red-cell radius is no calibration: {exc}") from exc
 
 
 def calibrate_scale_folder(
@@ -158,18 +225,16 @@ def calibrate_scale_folder(
     progress: bool = True,
 ) -> ScaleCalibration:
     """`calibrate_scale` on the radius estimated on every image under `folder` (each changed by
-    `perturb` as read) under `params` (its stain correction; its own radius settings are ignored)."""
+    `perturb` as read) under `params` (its stain correction; its own radius settings are ignored). Every
+    image must be readable and large enough to segment: a file that is not is named."""
     params = replace(params or SegmentationParams(), cell_radius_px=None, radius_range=None)
-    if not Path(folder).is_dir():
-        raise ScaleCalibrationError(f"{folder} is not a folder.")
-    paths = laboratory_fields(folder)
     radii = []
-    for path in tqdm(paths, desc="scale", unit="field", disable=not progress):
+    for path in tqdm(laboratory_fields(folder), desc="scale", unit="field", disable=not progress):
         try:
             rgb = read_image(path)
+            radii.append(field_radius(perturb.apply(rgb) if perturb is not None else rgb, params))
         except (ImageError, OSError) as exc:
             raise ScaleCalibrationError(f"{path.name}: {exc}") from exc
-        radii.append(field_radius(perturb.apply(rgb) if perturb is not None else rgb, params))
     return calibrate_scale(radii)
 
 

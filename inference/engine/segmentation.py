@@ -354,7 +354,7 @@ class Prepared(NamedTuple):
     cells: np.ndarray  # pale cells included
     radius: float  # red-cell radius in pixels
     outside: np.ndarray | None  # the field's dark surround (`field_edge`), None where it has none
-    estimated_radius: float = 0.0  # the field's own estimate, before a scale calibration's range
+    estimated_radius: float | None = None  # the field's own estimate, before a scale calibration's range
 
 
 def _prepare(rgb: np.ndarray, params: SegmentationParams) -> Prepared:
@@ -557,11 +557,13 @@ def red_cell_counts(
 
 def learned_radius(rgb: np.ndarray, params: SegmentationParams) -> float | None:
     """The field's red-cell radius (input pixels) by the radius network: `radius_factor` times the
-    median half-size at the centre network's peaks on the field at the estimated scale. None when the
-    centre network finds fewer than `_MIN_SIZED_CELLS` cells (too few to size)."""
+    median half-size at the centre network's peaks on the field at the estimated scale, kept within
+    `params.radius_range`. None when the centre network finds fewer than `_MIN_SIZED_CELLS` cells (too
+    few to size)."""
     prepared = _prepare(rgb, dataclasses.replace(params, cell_radius_px=None))
     radius_model = default_radius_model()
-    return _learned_radius(rgb, params, prepared, radius_model, default_centre_model())
+    sized = _learned_radius(rgb, params, prepared, radius_model, default_centre_model())
+    return None if sized is None else sized[0]
 
 
 def _learned_radius(
@@ -570,11 +572,15 @@ def _learned_radius(
     prepared: Prepared,
     radius_model: RadiusModel,
     centre_model: CentreModel,
-) -> float | None:
+) -> tuple[float, float] | None:
+    """(the learned radius kept within the calibrated range, the learned radius before it), or None."""
     # Asked first, so an untuned network is refused on every field, not only where cells are found.
     factor = _checked_factor(params, radius_model)
     half_size = _learned_half_size(params, prepared, radius_model, centre_model)
-    return None if half_size is None else _clipped_radius(rgb, factor * half_size, params)
+    if half_size is None:
+        return None
+    own = _field_bounded(rgb, factor * half_size)
+    return _within_calibration(own, params), own
 
 
 def _checked_factor(params: SegmentationParams, radius_model: RadiusModel) -> float:
@@ -601,11 +607,10 @@ def _learned_half_size(
     return float(np.median(half_sizes)) / scale
 
 
-def _clipped_radius(rgb: np.ndarray, radius: float, params: SegmentationParams) -> float:
-    """The radius clamped as the estimate is: to `radius_bounds` of the field's longer side, then to
-    the laboratory's calibrated range."""
+def _field_bounded(rgb: np.ndarray, radius: float) -> float:
+    """The radius clamped to `radius_bounds` of the field's longer side, as the estimate is."""
     low, high = radius_bounds(max(rgb.shape[:2]))
-    return _within_calibration(float(np.clip(radius, low, high)), params)
+    return float(np.clip(radius, low, high))
 
 
 def _cells(
@@ -677,7 +682,12 @@ def learned_radius_counts(
     nuclei = _watershed_cells(rgb, params, prepared=prepared)[3]
     return {
         factor: _median_count_cells(
-            rgb, params, _clipped_radius(rgb, factor * half_size, params), prepared, fused, nuclei
+            rgb,
+            params,
+            _within_calibration(_field_bounded(rgb, factor * half_size), params),
+            prepared,
+            fused,
+            nuclei,
         )[3]
         for factor in factors
     }
@@ -698,13 +708,17 @@ def segment_cells(
     radius_model = default_radius_model() if learned else None
     centre_model = default_centre_model() if learned or params.use_centre_network else None
     fused = centre_model if params.use_centre_network else None
-    radius = None
+    sized = None
     if radius_model is not None and centre_model is not None:
-        radius = _learned_radius(rgb, params, prepared, radius_model, centre_model)
-    if radius is None:
+        sized = _learned_radius(rgb, params, prepared, radius_model, centre_model)
+    # The radius the field was counted at, and the field's own before a calibration's range.
+    counted, own = (prepared.radius, prepared.estimated_radius) if sized is None else sized
+    if sized is None:
         labels, nuclei, n_nucleated, n_red, r_full = _cells(rgb, params, fused, prepared=prepared)
     else:
-        labels, nuclei, n_nucleated, n_red, r_full = _median_count_cells(rgb, params, radius, prepared, fused)
+        labels, nuclei, n_nucleated, n_red, r_full = _median_count_cells(
+            rgb, params, counted, prepared, fused
+        )
     if labels.shape != (height, width):
         labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
         nuclei = cv2.resize(nuclei, (width, height), interpolation=cv2.INTER_NEAREST)
@@ -718,9 +732,9 @@ def segment_cells(
         cell_radius_px=r_full,
         cautions=count_cautions(
             rgb,
-            prepared.radius,
+            counted,
             radius_given=params.cell_radius_px is not None,
-            calibrated_from=None if params.radius_range is None else prepared.estimated_radius,
+            calibrated_from=None if params.radius_range is None else own,
         ),
         centre_network=None
         if centre_model is None

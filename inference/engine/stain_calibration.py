@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .atomic_files import atomic_write_bytes
-from .datasets import IMAGE_SUFFIXES
+from .calibration_files import bounded_number, laboratory_fields, read_calibration_json
 from .errors import EngineError, ImageError
 from .imageio import read_image
 from .perturbation import Perturbation
@@ -104,13 +104,8 @@ class StainCalibration:
 
     @classmethod
     def load(cls, path: Path) -> StainCalibration:
-        name = Path(path).name
-        try:
-            data = json.loads(Path(path).read_text())
-        # ValueError: bad JSON or encoding, or an integer too long to convert; RecursionError: deep nesting.
-        except (OSError, ValueError, RecursionError) as exc:
-            raise StainCalibrationError(f"Cannot read the stain calibration {name}: {exc}") from exc
-        return cls.from_dict(data, name)
+        data = read_calibration_json(path, "stain calibration", StainCalibrationError)
+        return cls.from_dict(data, Path(path).name)
 
     @classmethod
     def from_dict(cls, data: Any, name: str) -> StainCalibration:
@@ -134,12 +129,7 @@ class StainCalibration:
 def _bounded(
     data: dict[str, Any], key: str, bounds: tuple[float, float], name: str, default: float | None = None
 ) -> float:
-    """`data[key]` as a float within `bounds`; `default` when absent (required when None)."""
-    value = data.get(key, default)
-    low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise StainCalibrationError(f"{name}: {key} must be a number in [{low:g}, {high:g}]; got {value!r}.")
-    return float(value)
+    return bounded_number(data, key, bounds, name, StainCalibrationError, default=default)
 
 
 def background_lab(
@@ -222,18 +212,6 @@ def laboratory_calibration() -> StainCalibration:
     """The calibration in the file `MARROWFIND_STAIN_CALIBRATION` names; none (no correction) unset."""
     named = os.environ.get(STAIN_CALIBRATION_ENV)
     return StainCalibration.load(Path(named)) if named else StainCalibration()
-
-
-def laboratory_fields(folder: str | Path) -> list[Path]:
-    """The image files anywhere under `folder` (class sub-folders included), sorted."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise StainCalibrationError(f"{root} is not a folder.")
-    return sorted(
-        path
-        for path in root.rglob("*")
-        if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES
-    )
 
 
 def calibrate_stain_folder(

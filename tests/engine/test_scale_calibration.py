@@ -3,6 +3,7 @@ estimate kept within `RANGE_FACTOR` of it (`inference.engine.scale_calibration`)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from inference.engine.count_cautions import CAUTION_SCALE_OUTSIDE_CALIBRATION
+from inference.engine.errors import DatasetError
 from inference.engine.scale_calibration import (
     MIN_FIELDS,
     RANGE_FACTOR,
@@ -47,6 +49,13 @@ def test_too_few_fields_or_two_magnifications_are_refused() -> None:
     # Half the fields at 100x, half at 40x: two clusters of radii.
     with pytest.raises(ScaleCalibrationError, match="more than one magnification"):
         calibrate_scale([40.0] * 6 + [16.0] * 6)
+    # A quarter at another magnification leaves the middle half within 1.5 times: the calibration is
+    # made, and says that 10 of its 40 fields lie outside its range.
+    crowded = calibrate_scale([40.0 + step % 6 for step in range(30)] + [9.0] * 10)
+    assert crowded.fields_outside == 10
+    assert crowded.crowded_out is not None
+    assert crowded.crowded_out.startswith("10 of the 40 fields (25%) read a radius more than 1.35 times")
+    assert calibrate_scale([40.0 + step % 6 for step in range(36)] + [9.0] * 4).crowded_out is None
 
 
 def test_no_calibration_changes_nothing() -> None:
@@ -79,6 +88,12 @@ def test_it_is_saved_and_loaded_whole(tmp_path: Path) -> None:
         ('{"radius_px": "42"}', "radius_px must be a number of pixels"),
         ('{"radius_px": 42, "fields": -3}', "fields must be a whole number"),
         ('{"radius_px": 42, "upper_quartile_px": 1e9}', "upper_quartile_px must be a number"),
+        ('{"radius_px": 2.0}', r"radius_px must be a number of pixels in \[3, 500\]"),
+        ('{"radius_px": 42, "lower_quartile_px": 80, "upper_quartile_px": 20}', "quartiles must bracket"),
+        ('{"radius_px": 42, "fields": 5, "fields_outside": 6}', r"fields_outside \(6\) must be from 0"),
+        ('{"radius_px": 42, "feilds": 300}', "unknown keys feilds"),
+        ('{"radius_px": 42, "range_factor": 2.0}', "range_factor is 2.0, but .* it is derived, not set"),
+        ('{"radius_px": 42, "bounds_px": [5, 500]}', "bounds_px is .* it is derived, not set"),
     ],
 )
 def test_a_malformed_file_is_refused_saying_why(tmp_path: Path, content: str, message: str) -> None:
@@ -86,6 +101,14 @@ def test_a_malformed_file_is_refused_saying_why(tmp_path: Path, content: str, me
     path.write_text(content)
     with pytest.raises(ScaleCalibrationError, match=message):
         ScaleCalibration.load(path)
+
+
+def test_a_radius_alone_is_a_calibration_and_an_impossible_one_is_none(tmp_path: Path) -> None:
+    path = tmp_path / "scale.json"
+    path.write_text('{"radius_px": 30}')
+    assert ScaleCalibration.load(path).bounds == pytest.approx((30 / RANGE_FACTOR, 30 * RANGE_FACTOR))
+    with pytest.raises(ScaleCalibrationError, match="radius_px must be a number of pixels"):
+        ScaleCalibration(radius_px=-5.0)
 
 
 def test_a_field_of_few_ringed_cells_is_counted_at_the_laboratory_s_size(tmp_path: Path) -> None:
@@ -126,18 +149,38 @@ def test_an_estimate_within_the_range_and_a_given_radius_are_kept() -> None:
     assert CAUTION_SCALE_OUTSIDE_CALIBRATION not in segment_cells(field.rgb, given, measure=False).cautions
 
 
-def test_the_learned_radius_is_kept_within_the_range_too() -> None:
+def test_the_learned_radius_is_kept_within_the_range_too_and_cautioned() -> None:
     field = ringed_field(30, 6, 4)
     free = learned_radius(field.rgb, SegmentationParams())
     assert free is not None
-    bounded = learned_radius(field.rgb, SegmentationParams(radius_range=(free * 1.2, free * 1.5)))
-    assert bounded == pytest.approx(free * 1.2)
+    moved = SegmentationParams(radius_range=(free * 1.2, free * 1.5))
+    assert learned_radius(field.rgb, moved) == pytest.approx(free * 1.2)
+    learned = dataclasses.replace(moved, learned_radius=True)
+    assert CAUTION_SCALE_OUTSIDE_CALIBRATION in segment_cells(field.rgb, learned, measure=False).cautions
+    # The estimate (29.7 pixels) lies above this range, the learned radius (29.3) within it: the field
+    # counted at the learned radius is not cautioned, the one counted at the estimate is.
+    assert _estimate_and_learned(field.rgb) == pytest.approx((29.74, 29.33), abs=0.01)
+    kept = SegmentationParams(radius_range=(28.0, 29.5))
+    assert CAUTION_SCALE_OUTSIDE_CALIBRATION in segment_cells(field.rgb, kept, measure=False).cautions
+    learned_kept = dataclasses.replace(kept, learned_radius=True)
+    assert (
+        CAUTION_SCALE_OUTSIDE_CALIBRATION
+        not in segment_cells(field.rgb, learned_kept, measure=False).cautions
+    )
+
+
+def _estimate_and_learned(rgb: np.ndarray) -> tuple[float, float | None]:
+    return field_radius(rgb), learned_radius(rgb, SegmentationParams())
 
 
 def test_the_folder_must_exist_and_its_images_be_readable(tmp_path: Path) -> None:
-    with pytest.raises(ScaleCalibrationError, match="is not a folder"):
+    with pytest.raises(DatasetError, match="is not a folder"):
         calibrate_scale_folder(tmp_path / "missing", progress=False)
     folder = _write_fields(tmp_path / "fields", [ringed_field(30, 6, 4).rgb])
     (folder / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     with pytest.raises(ScaleCalibrationError, match=r"cut\.png"):
+        calibrate_scale_folder(folder, progress=False)
+    (folder / "cut.png").unlink()
+    cv2.imwrite(str(folder / "tiny.png"), np.full((8, 8, 3), 200, np.uint8))
+    with pytest.raises(ScaleCalibrationError, match=r"tiny\.png: .*at least 16 pixels"):
         calibrate_scale_folder(folder, progress=False)

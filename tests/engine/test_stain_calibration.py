@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from inference.engine.errors import DatasetError
 from inference.engine.perturbation import Perturbation
 from inference.engine.segmentation import SegmentationParams, segment_cells
 from inference.engine.stain_calibration import (
@@ -157,7 +158,7 @@ def test_a_folder_is_calibrated_on_every_image_in_it(tmp_path: Path) -> None:
     calibration = calibrate_stain_folder(tmp_path, perturb=Perturbation(hue_degrees=15), progress=False)
     assert calibration.fields == MIN_FIELDS + 1
     assert calibration.hue_shift > HUE_DEAD_ZONE
-    with pytest.raises(StainCalibrationError, match="not a folder"):
+    with pytest.raises(DatasetError, match="not a folder"):
         calibrate_stain_folder(tmp_path / "missing", progress=False)
     (tmp_path / "Pre" / "cut.png").write_bytes((tmp_path / "Pre" / "field-0.png").read_bytes()[:200])
     with pytest.raises(StainCalibrationError, match=r"cut\.png"):

@@ -34,7 +34,7 @@ def test_writes_the_calibration_and_says_what_it_corrects(tmp_path: Path, labora
     assert calibration.hue_shift > 3
     assert f"the correction (hue +{calibration.hue_shift:.1f} degrees, chroma x1.00)" in stdout.getvalue()
     stdout = StringIO()
-    call_command("calibrate_stain", data=laboratory, out=out, json=True, stdout=stdout)
+    call_command("calibrate_stain", data=laboratory, out=out, json=True, force=True, stdout=stdout)
     assert json.loads(stdout.getvalue()) == {
         "calibration": StainCalibration.load(out).to_dict(),
         "check": None,

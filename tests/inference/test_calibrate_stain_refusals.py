@@ -39,6 +39,7 @@ def test_an_installed_calibration_is_kept_when_the_new_one_is_refused(
             out=out,
             perturb="saturation=0.15",
             json=True,
+            force=True,
             stdout=StringIO(),
         )
     assert out.read_bytes() == before

@@ -1,4 +1,5 @@
-"""`manage.py calibrate_stain --data DIR --out FILE.json [--counts FILE.csv] [--perturb SPEC] [--json]`.
+"""`manage.py calibrate_stain --data DIR --out FILE.json [--force] [--counts FILE.csv] [--perturb SPEC]
+[--json]`.
 
 Measures a laboratory's stain on a set of its fields (every image under DIR, at least 10 with white
 cells or platelets) and writes the calibration that the segmentation reads its nuclei under when
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from inference.engine.cli_checks import check_output_file
 from inference.management.calibration_options import add_calibration_arguments
 
 if TYPE_CHECKING:
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
 
 
 class Command(BaseCommand):
+    # It writes the file a check of MARROWFIND_STAIN_CALIBRATION would refuse: a broken installed file must
+    # not stop the command that replaces it (the checks' own hint names this command).
+    requires_system_checks: list[str] = []
     help = (
         "Measure a laboratory's stain (its nuclei's hue and chroma) on a folder of its smear fields and "
         "write the stain calibration for MARROWFIND_STAIN_CALIBRATION; with --counts, only if it counts "
@@ -53,6 +58,7 @@ class Command(BaseCommand):
         quiet = options["json"]
         check = None
         try:
+            check_output_file(options["out"], "--out", overwrite=options["force"])
             perturb = parse_perturbation(options["perturb"])
             calibration = calibrate_stain_folder(options["data"], perturb=perturb, progress=not quiet)
             if options["counts"] is not None and calibration.corrects:
