@@ -4,7 +4,6 @@ and the folder listed as the engine lists a data set (no hidden or system files)
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
@@ -12,17 +11,14 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.script_module import load_script
+
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "pipeline.py"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_pipeline", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH, "bench_pipeline")
 
 
 def _image(path: Path) -> Path:

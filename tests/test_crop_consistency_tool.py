@@ -3,7 +3,6 @@ whole fields count them only under a scale calibration."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -13,18 +12,14 @@ import pytest
 
 from inference.engine.scale_calibration import MIN_FIELDS
 from tests.engine.synthetic import ringed_field
+from tests.script_module import load_script
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "crop_consistency.py"
 
 
 @pytest.fixture(scope="module")
 def tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("crop_consistency", TOOL)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOL, "crop_consistency")
 
 
 def test_the_square_crops_collapse_without_a_calibration_and_not_with_one(
